@@ -1,0 +1,1 @@
+"""Pure tensor kernels of Guidance Zoo. Nothing here imports ComfyUI."""

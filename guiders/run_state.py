@@ -1,0 +1,7 @@
+"""Per-run state: kept in the run's own model_options, which ComfyUI clones at the start of every sampling run."""
+STATE_KEY = "guidance_zoo_state"
+
+
+def run_state(model_options: dict, owner: object) -> dict:
+    """The state dict of one patch for the current sampling run; empty at the start of each run."""
+    return model_options.setdefault(STATE_KEY, {}).setdefault(id(owner), {})
