@@ -89,7 +89,6 @@ def make_model(family: str, seed: int = 0, dtype: torch.dtype = torch.float32) -
     config.set_inference_dtype(dtype, None)
     model = config.get_model({}, "", device=CPU)
     init_random_(model.diffusion_model, seed)
-    model.diffusion_model.to(dtype)
     return comfy.model_patcher.ModelPatcher(model, load_device=CPU, offload_device=CPU)
 
 

@@ -1,0 +1,205 @@
+"""PAG through the hook layer on every family: core parity on UNets, effect on DiTs, layers, NFEs, batch, stacking."""
+import pytest
+import torch
+
+import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+import comfy.patcher_extension
+from comfy_extras.nodes_pag import PerturbedAttentionGuidance as CorePAG
+
+from guidance_zoo.attention_patches.hook import PerturbedPass
+from guidance_zoo.attention_patches.layers import Layer, LayerMap, layer_map
+from guidance_zoo.attention_patches.pag import pag_perturbation
+from guidance_zoo.nodes.common import NodeInputError
+from guidance_zoo.nodes.pag import PAG
+
+SAMPLE = {"ksampler": tm.ksample, "guider": tm.guider_sample}
+
+
+def pag(model, scale=3.0, layers=""):
+    return PAG.execute(model, scale, layers).result[0]
+
+
+def max_diff(a, b):
+    return float((a - b).abs().max())
+
+
+def assert_close(a, b):
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
+
+
+@pytest.mark.parametrize("path", list(SAMPLE))
+@pytest.mark.parametrize("family", tm.UNETS)
+@pytest.mark.parametrize("cfg", [1.0, 4.0])
+def test_pag_equals_core_pag_on_unets(family, path, cfg):
+    model = tm.make_model(family)
+    core = SAMPLE[path](CorePAG.execute(model, 3.0).result[0], family, cfg=cfg)
+    ours = SAMPLE[path](pag(model, 3.0, "middle"), family, cfg=cfg)
+    assert max_diff(ours, SAMPLE[path](model, family, cfg=cfg)) > 1e-3
+    assert_close(ours, core)
+
+
+@pytest.mark.parametrize("family", tm.DITS)
+def test_pag_changes_the_output_on_every_dit_where_core_pag_does_nothing(family):
+    model = tm.make_model(family)
+    plain = tm.ksample(model, family, cfg=4.0)
+    assert_close(tm.ksample(CorePAG.execute(model, 3.0).result[0], family, cfg=4.0), plain)
+    ours = tm.ksample(pag(model), family, cfg=4.0)
+    assert torch.isfinite(ours).all()
+    assert max_diff(ours, plain) > 1e-3 * float(plain.abs().max())
+
+
+@pytest.mark.parametrize("family", tm.DITS)
+def test_every_layer_of_every_dit_is_reached_and_distinct(family):
+    model = tm.make_model(family)
+    lmap = layer_map(model)
+    outs = [tm.ksample(pag(model, 3.0, layer.name), family, cfg=1.0, steps=2) for layer in lmap.layers]
+    for i in range(len(outs)):
+        for j in range(i + 1, len(outs)):
+            assert max_diff(outs[i], outs[j]) > 1e-6, (lmap.layers[i].name, lmap.layers[j].name)
+
+
+def test_pag_scale_zero_is_free_and_a_no_op():
+    model = tm.make_model("flux")
+    counted, counter = tm.counted(pag(model, 0.0))
+    assert_close(tm.ksample(counted, "flux", cfg=4.0), tm.ksample(model, "flux", cfg=4.0))
+    assert counter.samples == 2 * 3
+
+
+@pytest.mark.parametrize("family", ("sd15", "flux", "wan21", "lumina2"))
+@pytest.mark.parametrize("cfg,per_step", [(4.0, 3), (1.0, 2)])
+def test_pag_costs_three_evaluations_per_step_with_cfg_and_two_without(family, cfg, per_step):
+    counted, counter = tm.counted(pag(tm.make_model(family)))
+    tm.ksample(counted, family, cfg=cfg, steps=3)
+    assert counter.samples == per_step * 3
+
+
+@pytest.mark.parametrize("family", ("sd15", "sdxl", "flux", "sd3", "wan21", "lumina2", "qwen_image"))
+def test_pag_batch_of_two_equals_two_single_runs(family):
+    model = pag(tm.make_model(family))
+    both = tm.ksample(model, family, cfg=4.0, seeds=(5, 6))
+    for i, seed in enumerate((5, 6)):
+        assert_close(both[i:i + 1], tm.ksample(model, family, cfg=4.0, seeds=(seed,)))
+
+
+@pytest.mark.parametrize("family", ("sd15", "sdxl", "flux", "sd3", "wan21", "chroma"))
+def test_pag_fp16_stays_finite(family):
+    model = tm.make_model(family, dtype=torch.float16)
+    assert model.model.get_dtype() == torch.float16
+    assert torch.isfinite(tm.ksample(pag(model), family, cfg=4.0)).all()
+
+
+@pytest.mark.parametrize("family", ("flux", "sd3", "wan21", "lumina2"))
+def test_pag_chains_a_foreign_attention_override_and_block_patch(family):
+    """Pass-through foreign patches still run in our pass and leave our result unchanged."""
+    model = tm.make_model(family)
+    reference = tm.ksample(pag(model), family, cfg=4.0)
+    calls = {"override": 0, "block": 0}
+
+    def foreign_override(func, *args, **kwargs):
+        calls["override"] += 1
+        return func(*args, **kwargs)
+
+    def foreign_block(args, extra):
+        calls["block"] += 1
+        return extra["original_block"](args)
+    foreign = model.clone()
+    foreign.model_options["transformer_options"]["optimized_attention_override"] = foreign_override
+    if family != "lumina2":
+        foreign.set_model_patch_replace(foreign_block, "dit", "double_block", 0)
+    out = tm.ksample(pag(foreign), family, cfg=4.0)
+    assert_close(out, reference)
+    assert calls["override"] > 0 and (family == "lumina2" or calls["block"] > 0)
+
+
+def test_pag_wins_over_a_foreign_attn1_replace_only_in_its_own_pass():
+    model = tm.make_model("sd15")
+    seen = []
+
+    def foreign_attn1(q, k, v, extra_options):
+        seen.append(q.shape[0])
+        return torch.nn.functional.scaled_dot_product_attention(
+            *(t.view(t.shape[0], -1, extra_options["n_heads"], t.shape[-1] // extra_options["n_heads"]).transpose(1, 2)
+              for t in (q, k, v))).transpose(1, 2).reshape(q.shape)
+    foreign = model.clone()
+    foreign.set_model_attn1_replace(foreign_attn1, "middle", 0)
+    out = tm.ksample(pag(foreign, 3.0, "middle"), "sd15", cfg=4.0)
+    assert_close(out, tm.ksample(pag(model, 3.0, "middle"), "sd15", cfg=4.0))
+    assert seen and all(rows == 2 for rows in seen)
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("output 99", r"PAG \(Guidance Zoo\): layer 'output 99' does not exist in this SD15 model; it has: input"),
+    ("double 0", r"PAG \(Guidance Zoo\): unknown layer group 'double' for SD15"),
+    ("middle ,, %", r"PAG \(Guidance Zoo\): cannot read layer '%'"),
+])
+def test_pag_rejects_unknown_layers_naming_the_node(spec, message):
+    with pytest.raises(NodeInputError, match=message):
+        pag(tm.make_model("sd15"), 3.0, spec)
+
+
+@pytest.mark.parametrize("scale", [float("nan"), -1.0, 1000.0])
+def test_pag_rejects_bad_scale(scale):
+    with pytest.raises(NodeInputError, match=r"PAG \(Guidance Zoo\): 'scale'"):
+        pag(tm.make_model("flux"), scale)
+
+
+def test_a_pass_that_reaches_no_layer_raises_instead_of_doing_nothing():
+    model = tm.make_model("flux")
+    lmap = layer_map(model)
+    lmap.dit_keys = {"double": "no_such_block", "single": "no_such_block"}
+    patched = model.clone()
+    from guidance_zoo.guiders.pag import PAGPostCFG
+    patched.set_model_sampler_post_cfg_function(
+        PAGPostCFG(PerturbedPass(lmap, lmap.parse("double 0"), pag_perturbation, "PAG (Guidance Zoo)"), 3.0))
+    with pytest.raises(RuntimeError, match=r"PAG \(Guidance Zoo\): the perturbation reached none of its layers"):
+        tm.ksample(patched, "flux", cfg=4.0)
+
+
+@pytest.mark.parametrize("family,expected", [
+    ("sd15", "middle"), ("sdxl", "middle"), ("flux", "double 1"), ("flux2", "double 1"), ("chroma", "double 1"),
+    ("sd3", "block 1"), ("qwen_image", "block 1"), ("lumina2", "block 1"), ("wan21", "block 1")])
+def test_default_layers_per_family(family, expected):
+    lmap = layer_map(tm.make_model(family))
+    assert lmap.default == expected
+    assert lmap.parse("")
+
+
+def test_layer_specs_select_ranges_and_transformer_indices():
+    lmap = layer_map(tm.make_model("sdxl"))
+    assert [layer.name for layer in lmap.layers] == ["input 3:0", "middle 0:0", "output 0:0", "output 1:0"]
+    chosen = lmap.parse("output 0-1, middle")
+    assert [layer.name for layer in chosen] == ["output 0:0", "output 1:0", "middle 0:0"]
+    deep = LayerMap("unet", "SDXL", [Layer("middle", 0, t) for t in range(10)], "middle")
+    assert [layer.sub for layer in deep.parse("middle 0:2-4")] == [2, 3, 4]
+    assert len(deep.parse("middle")) == 10
+
+
+@pytest.mark.parametrize("family,joint,tokens", [
+    ("flux", True, 16), ("flux2", True, 16), ("chroma", True, 16), ("sd3", True, 16), ("qwen_image", True, 16),
+    ("lumina2", True, 16), ("wan21", False, 32)])
+def test_joint_attention_calls_know_their_text_tokens(family, joint, tokens):
+    """Every reached layer sees image tokens plus (on joint attention) exactly the text tokens, text first."""
+    model = tm.make_model(family)
+    lmap = layer_map(model)
+    seen = []
+
+    def record(call):
+        seen.append((call.layer.name, call.joint, call.text_len, call.q.shape[2]))
+        return pag_perturbation(call)
+    patched = model.clone()
+    from guidance_zoo.guiders.pag import PAGPostCFG
+    patched.set_model_sampler_post_cfg_function(
+        PAGPostCFG(PerturbedPass(lmap, lmap.layers, record, "test"), 3.0))
+    tm.ksample(patched, family, cfg=1.0, steps=1)
+    assert sorted({name for name, *_ in seen}) == sorted(layer.name for layer in lmap.layers)
+    for name, is_joint, text_len, n in seen:
+        assert is_joint == joint
+        assert (text_len >= 7 and n == tokens + text_len) if joint else (text_len == 0 and n == tokens)
+
+
+def test_a_wrapper_key_is_not_left_on_the_model():
+    model = pag(tm.make_model("lumina2"))
+    tm.ksample(model, "lumina2", cfg=4.0)
+    wrappers = model.model_options["transformer_options"].get("wrappers", {})
+    assert not comfy.patcher_extension.get_all_wrappers(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL,
+                                                         {"wrappers": wrappers})
