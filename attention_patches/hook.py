@@ -4,8 +4,10 @@ UNets: attn1 replace patches keyed (block, index, transformer_index), installed 
 DiTs: a "dit" block wrapper marks which block is running (chaining any block replace already there) and an
 `optimized_attention_override` (chaining any override already there) perturbs the self/joint attention call of a
 marked block. Lumina2 has no block patches: a diffusion-model wrapper counts its attention calls instead.
-Nothing is installed on the model itself, so the cond/uncond passes stay untouched and other packs' patches keep
-working. A pass that reached none of its layers raises instead of silently doing nothing.
+The patches live only in the model_options of the call that carries the extra pass. When that call is ComfyUI's
+batched cond/uncond call, only the batch rows of the extra cond (found through `cond_or_uncond`) are perturbed and the
+other rows get their normal attention, through whatever was installed before. Other packs' patches keep working.
+A pass that reached none of its layers raises instead of silently doing nothing.
 """
 from __future__ import annotations
 
@@ -39,9 +41,12 @@ class AttentionCall:
 Perturbation = Callable[[AttentionCall], torch.Tensor]
 
 
-class _PassState:
-    def __init__(self, targets: set[Layer]):
+class PassState:
+    """Bookkeeping of one perturbed model call; chunk is the index of the perturbed cond, None for all rows."""
+
+    def __init__(self, targets: set[Layer], chunk: int | None = None):
         self.targets = targets
+        self.chunk = chunk
         self.current: Layer | None = None
         self.calls = 0
         self.text_len = 0
@@ -74,25 +79,33 @@ class PerturbedPass:
     def __init__(self, lmap: LayerMap, layers: list[Layer], perturb: Perturbation, owner: str):
         self.lmap, self.layers, self.perturb, self.owner = lmap, layers, perturb, owner
 
-    def run(self, model, conds: list, x: torch.Tensor, sigma: torch.Tensor, model_options: dict) -> list[torch.Tensor]:
-        """calc_cond_batch with the perturbation installed; raises if no chosen layer was reached."""
-        import comfy.samplers
-        state = _PassState(set(self.layers))
-        out = comfy.samplers.calc_cond_batch(model, conds, x, sigma, self.options(model_options, state))
+    def new_state(self, chunk: int | None = None) -> PassState:
+        return PassState(set(self.layers), chunk)
+
+    def check(self, state: PassState) -> None:
+        """Raise if a finished call reached none of the chosen layers: never a silent no-op."""
         if state.hits == 0:
             names = ", ".join(layer.name for layer in self.layers)
             raise RuntimeError(f"{self.owner}: the perturbation reached none of its layers ({names}) of this "
                                f"{self.lmap.model_name} model; this model variant is not supported by the hook yet")
+
+    def run(self, model, conds: list, x: torch.Tensor, sigma: torch.Tensor, model_options: dict) -> list[torch.Tensor]:
+        """A separate calc_cond_batch with every row perturbed."""
+        import comfy.samplers
+        state = self.new_state()
+        out = comfy.samplers.calc_cond_batch(model, conds, x, sigma, self.options(model_options, state))
+        self.check(state)
         return out
 
-    def options(self, model_options: dict, state: _PassState) -> dict:
+    def options(self, model_options: dict, state: PassState) -> dict:
         mo = comfy.model_patcher.create_model_options_clone(model_options)
         to = mo.setdefault("transformer_options", {})
-        to[PASS_KEY] = state
+        to[PASS_KEY] = {**to.get(PASS_KEY, {}), id(state): state}
         if self.lmap.family == "unet":
             attn1 = to.setdefault("patches_replace", {}).setdefault("attn1", {})
             for layer in self.layers:
-                attn1[(layer.group, layer.index, layer.sub)] = self._unet_replace(layer, state)
+                key = (layer.group, layer.index, layer.sub)
+                attn1[key] = self._unet_replace(layer, state, attn1.get(key, attn1.get(key[:2])))
             return mo
         to["optimized_attention_override"] = self._override(to.get("optimized_attention_override"), state)
         if self.lmap.family == "lumina2":
@@ -105,25 +118,53 @@ class PerturbedPass:
             dit[key] = self._block_marker(layer, state, dit.get(key))
         return mo
 
-    def _call(self, state: _PassState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
-              keep_canonical: bool, scale: float | None) -> torch.Tensor:
+    @staticmethod
+    def _rows(state: PassState, cond_or_uncond: list | None, batch: int) -> torch.Tensor | None:
+        if state.chunk is None:
+            return None
+        chunks = cond_or_uncond or []
+        flags = torch.tensor([c == state.chunk for c in chunks], dtype=torch.bool)
+        return flags.repeat_interleave(batch // max(len(chunks), 1))
+
+    def _call(self, state: PassState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
+              keep_canonical: bool, scale: float | None, cond_or_uncond: list | None,
+              normal: Callable[[], torch.Tensor]) -> torch.Tensor:
+        rows = self._rows(state, cond_or_uncond, q.shape[0])
+        if rows is not None:
+            if not rows.any():
+                return normal()
+            q, k, v = q[rows], k[rows], v[rows]
+            if mask is not None and mask.ndim > 2 and mask.shape[0] == rows.shape[0] > 1:
+                mask = mask[rows]
         call = AttentionCall(
             q=_to_canonical(q, heads, canonical), k=_to_canonical(k, heads, canonical),
             v=_to_canonical(v, heads, canonical), layer=layer, joint=self.lmap.joint,
             text_len=state.text_len if self.lmap.joint else 0, text_first=self.lmap.text_first,
-            scale=scale if scale is not None else None,
-            mask=mask)
+            scale=scale, mask=mask)
         if call.scale is None:
             call.scale = call.q.shape[-1] ** -0.5
         state.hits += 1
-        return _from_canonical(self.perturb(call), keep_canonical)
+        perturbed = _from_canonical(self.perturb(call), keep_canonical)
+        if rows is None:
+            return perturbed
+        out = normal()
+        out[rows] = perturbed.to(out.dtype)
+        return out
 
-    def _unet_replace(self, layer: Layer, state: _PassState):
+    def _unet_replace(self, layer: Layer, state: PassState, previous):
         def replace(q, k, v, extra_options):
-            return self._call(state, layer, q, k, v, extra_options["n_heads"], None, False, False, None)
+            def normal():
+                if previous is not None:
+                    return previous(q, k, v, extra_options)
+                from comfy.ldm.modules.attention import optimized_attention
+                return optimized_attention(q, k, v, extra_options["n_heads"],
+                                           attn_precision=extra_options.get("attn_precision"),
+                                           transformer_options=extra_options)
+            return self._call(state, layer, q, k, v, extra_options["n_heads"], None, False, False, None,
+                              extra_options.get("cond_or_uncond"), normal)
         return replace
 
-    def _block_marker(self, layer: Layer, state: _PassState, previous):
+    def _block_marker(self, layer: Layer, state: PassState, previous):
         def marker(args, extra):
             if args.get("txt") is not None:
                 state.text_len = args["txt"].shape[1]
@@ -134,7 +175,7 @@ class PerturbedPass:
                 state.current = None
         return marker
 
-    def _lumina_wrapper(self, state: _PassState):
+    def _lumina_wrapper(self, state: PassState):
         def wrapper(executor, *args, **kwargs):
             context = args[2] if len(args) > 2 else kwargs["context"]
             multiple = getattr(executor.class_obj, "pad_tokens_multiple", None)
@@ -143,7 +184,7 @@ class PerturbedPass:
             return executor(*args, **kwargs)
         return wrapper
 
-    def _current_target(self, state: _PassState) -> Layer | None:
+    def _current_target(self, state: PassState) -> Layer | None:
         index = state.calls
         state.calls += 1
         if self.lmap.family == "lumina2":
@@ -153,14 +194,17 @@ class PerturbedPass:
             return state.current
         return None
 
-    def _override(self, previous, state: _PassState):
+    def _override(self, previous, state: PassState):
         def override(func, *args, **kwargs):
             to = kwargs.get("transformer_options") or {}
-            layer = self._current_target(state) if to.get(PASS_KEY) is state else None
-            if layer is None:
+            layer = self._current_target(state) if id(state) in to.get(PASS_KEY, {}) else None
+
+            def normal():
                 return previous(func, *args, **kwargs) if previous is not None else func(*args, **kwargs)
+            if layer is None:
+                return normal()
             q, k, v, heads, mask = _split_attention_args(args, kwargs)
-            skip = kwargs.get("skip_reshape", False)
-            return self._call(state, layer, q, k, v, heads, mask, skip, kwargs.get("skip_output_reshape", False),
-                              kwargs.get("scale"))
+            return self._call(state, layer, q, k, v, heads, mask, kwargs.get("skip_reshape", False),
+                              kwargs.get("skip_output_reshape", False), kwargs.get("scale"),
+                              to.get("cond_or_uncond"), normal)
         return override

@@ -1,9 +1,9 @@
 """APG (arXiv 2410.02416) as a pre-CFG function: rewrites the cond prediction so ComfyUI's CFG yields APG."""
 from ..core.apg import apg_denoised, apg_guidance, cond_for_linear_cfg
-from .run_state import run_state
+from .run_state import SharedPatch, run_state
 
 
-class APGPreCFG:
+class APGPreCFG(SharedPatch):
     """Paper form D = D_c + (w - 1) G'. Chains on the pre-CFG list; momentum lives in the run's model_options."""
 
     def __init__(self, eta: float, norm_threshold: float, momentum: float):

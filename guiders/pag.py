@@ -1,17 +1,14 @@
-"""PAG (arXiv 2403.17377) as a post-CFG function: one extra cond pass with perturbed self-attention."""
-from ..attention_patches.hook import PerturbedPass
+"""PAG (arXiv 2403.17377) as a post-CFG function fed by one extra, batched, perturbed cond pass."""
 from ..core.pag import pag_extrapolate
+from .extra_pass import ExtraCondPass
+from .run_state import SharedPatch
 
 
-class PAGPostCFG:
+class PAGPostCFG(SharedPatch):
     """D = D_cfg + s (D_c - D_perturbed); with cfg 1 ComfyUI skips the uncond pass and this is PAG alone."""
 
-    def __init__(self, perturbed_pass: PerturbedPass, scale: float):
-        self.perturbed_pass, self.scale = perturbed_pass, scale
+    def __init__(self, extra_pass: ExtraCondPass, scale: float):
+        self.extra_pass, self.scale = extra_pass, scale
 
     def __call__(self, args: dict):
-        if self.scale == 0:
-            return args["denoised"]
-        (perturbed,) = self.perturbed_pass.run(args["model"], [args["cond"]], args["input"], args["sigma"],
-                                               args["model_options"])
-        return pag_extrapolate(args["denoised"], args["cond_denoised"], perturbed, self.scale)
+        return pag_extrapolate(args["denoised"], args["cond_denoised"], self.extra_pass.output(args), self.scale)

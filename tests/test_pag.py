@@ -9,6 +9,8 @@ from comfy_extras.nodes_pag import PerturbedAttentionGuidance as CorePAG
 from guidance_zoo.attention_patches.hook import PerturbedPass
 from guidance_zoo.attention_patches.layers import Layer, LayerMap, layer_map
 from guidance_zoo.attention_patches.pag import pag_perturbation
+from guidance_zoo.guiders.extra_pass import ExtraCondPass
+from guidance_zoo.guiders.pag import PAGPostCFG
 from guidance_zoo.nodes.common import NodeInputError
 from guidance_zoo.nodes.pag import PAG
 
@@ -17,6 +19,14 @@ SAMPLE = {"ksampler": tm.ksample, "guider": tm.guider_sample}
 
 def pag(model, scale=3.0, layers=""):
     return PAG.execute(model, scale, layers).result[0]
+
+
+def with_pass(model, perturbed_pass):
+    patched = model.clone()
+    extra_pass = ExtraCondPass(perturbed_pass)
+    extra_pass.install(patched)
+    patched.set_model_sampler_post_cfg_function(PAGPostCFG(extra_pass, 3.0))
+    return patched
 
 
 def max_diff(a, b):
@@ -67,10 +77,25 @@ def test_pag_scale_zero_is_free_and_a_no_op():
 
 @pytest.mark.parametrize("family", ("sd15", "flux", "wan21", "lumina2"))
 @pytest.mark.parametrize("cfg,per_step", [(4.0, 3), (1.0, 2)])
-def test_pag_costs_three_evaluations_per_step_with_cfg_and_two_without(family, cfg, per_step):
+def test_pag_costs_three_evaluations_per_step_with_cfg_and_two_without_in_one_batched_call(family, cfg, per_step):
     counted, counter = tm.counted(pag(tm.make_model(family)))
     tm.ksample(counted, family, cfg=cfg, steps=3)
     assert counter.samples == per_step * 3
+    assert counter.calls == 3
+
+
+def test_pag_falls_back_to_its_own_pass_when_the_step_was_not_batched():
+    """A foreign sampler_calc_cond_batch_function that bypasses calc_cond_batch: PAG still applies, at one more call."""
+    import comfy.samplers
+    model = tm.make_model("flux")
+    reference = tm.ksample(pag(model), "flux", cfg=4.0)
+    foreign = model.clone()
+    foreign.set_model_sampler_calc_cond_batch_function(
+        lambda args: comfy.samplers._calc_cond_batch(args["model"], args["conds"], args["input"], args["sigma"],
+                                                     args["model_options"]))
+    counted, counter = tm.counted(pag(foreign))
+    assert_close(tm.ksample(counted, "flux", cfg=4.0), reference)
+    assert counter.samples == 3 * 3 and counter.calls == 2 * 3
 
 
 @pytest.mark.parametrize("family", ("sd15", "sdxl", "flux", "sd3", "wan21", "lumina2", "qwen_image"))
@@ -111,7 +136,7 @@ def test_pag_chains_a_foreign_attention_override_and_block_patch(family):
     assert calls["override"] > 0 and (family == "lumina2" or calls["block"] > 0)
 
 
-def test_pag_wins_over_a_foreign_attn1_replace_only_in_its_own_pass():
+def test_pag_keeps_a_foreign_attn1_replace_for_the_rows_it_does_not_perturb():
     model = tm.make_model("sd15")
     seen = []
 
@@ -124,7 +149,7 @@ def test_pag_wins_over_a_foreign_attn1_replace_only_in_its_own_pass():
     foreign.set_model_attn1_replace(foreign_attn1, "middle", 0)
     out = tm.ksample(pag(foreign, 3.0, "middle"), "sd15", cfg=4.0)
     assert_close(out, tm.ksample(pag(model, 3.0, "middle"), "sd15", cfg=4.0))
-    assert seen and all(rows == 2 for rows in seen)
+    assert seen and all(rows == 3 for rows in seen)
 
 
 @pytest.mark.parametrize("spec,message", [
@@ -147,10 +172,7 @@ def test_a_pass_that_reaches_no_layer_raises_instead_of_doing_nothing():
     model = tm.make_model("flux")
     lmap = layer_map(model)
     lmap.dit_keys = {"double": "no_such_block", "single": "no_such_block"}
-    patched = model.clone()
-    from guidance_zoo.guiders.pag import PAGPostCFG
-    patched.set_model_sampler_post_cfg_function(
-        PAGPostCFG(PerturbedPass(lmap, lmap.parse("double 0"), pag_perturbation, "PAG (Guidance Zoo)"), 3.0))
+    patched = with_pass(model, PerturbedPass(lmap, lmap.parse("double 0"), pag_perturbation, "PAG (Guidance Zoo)"))
     with pytest.raises(RuntimeError, match=r"PAG \(Guidance Zoo\): the perturbation reached none of its layers"):
         tm.ksample(patched, "flux", cfg=4.0)
 
@@ -186,10 +208,7 @@ def test_joint_attention_calls_know_their_text_tokens(family, joint, tokens):
     def record(call):
         seen.append((call.layer.name, call.joint, call.text_len, call.q.shape[2]))
         return pag_perturbation(call)
-    patched = model.clone()
-    from guidance_zoo.guiders.pag import PAGPostCFG
-    patched.set_model_sampler_post_cfg_function(
-        PAGPostCFG(PerturbedPass(lmap, lmap.layers, record, "test"), 3.0))
+    patched = with_pass(model, PerturbedPass(lmap, lmap.layers, record, "test"))
     tm.ksample(patched, family, cfg=1.0, steps=1)
     assert sorted({name for name, *_ in seen}) == sorted(layer.name for layer in lmap.layers)
     for name, is_joint, text_len, n in seen:
