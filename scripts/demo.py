@@ -178,7 +178,8 @@ def main(argv=None) -> int:
                 print(f"ok {time.time() - t0:.1f} s")
             except (ServerError, wf.WorkflowError, wf.StandinError, OSError, ValueError) as error:
                 failures += 1
-                print(f"FAILED {time.time() - t0:.1f} s: {str(error).splitlines()[0] if str(error) else error!r}")
+                message = str(error).splitlines()[0] if str(error) else repr(error)
+                print(f"FAILED {time.time() - t0:.1f} s: {message}")
             columns.append((name, label, image))
     except ServerError as error:
         print(f"FAILED: {error}")

@@ -52,7 +52,17 @@ class PromptRejected(ServerError):
     def __init__(self, status: int, body):
         self.status = status
         self.body = body
-        super().__init__(f"HTTP {status}: {json.dumps(body)[:2000]}")
+        super().__init__(f"HTTP {status}: {self.summary()}")
+
+    def summary(self) -> str:
+        """One line: the error message and each node error ('node 10 GuidanceZooAPG: momentum: ...')."""
+        if not isinstance(self.body, dict):
+            return str(self.body)[:2000]
+        parts = [str((self.body.get("error") or {}).get("message", ""))]
+        for node_id, entry in self.node_errors.items():
+            for err in entry.get("errors", []):
+                parts.append(f"node {node_id} {entry.get('class_type')}: {err.get('details') or err.get('message')}")
+        return "; ".join(p for p in parts if p)
 
     @property
     def node_errors(self) -> dict:
