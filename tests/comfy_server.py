@@ -19,6 +19,7 @@ the demo uses that for COMFYUI_URL.
 ComfyUI caches results of identical prompts (a second identical POST executes nothing): vary a seed.
 """
 import atexit
+import glob
 import json
 import os
 import shutil
@@ -105,6 +106,32 @@ class PromptResult:
         return found
 
 
+def _die_with_parent():
+    """In the child, before exec: on Linux, get SIGTERM when the process that started the server dies, so a
+    killed test run (where atexit and finally do not run) leaves no server behind."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+def _remove_stale_bases():
+    """Remove temp base folders left by killed runs (their owner pid, in the name, is gone)."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), "gz-comfy-*-*")):
+        try:
+            pid = int(os.path.basename(path).split("-")[2])
+        except (IndexError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -142,7 +169,8 @@ class ComfyServer:
         if self.external or self.proc is not None:
             return self
         comfyui = self.comfyui or runtime_paths.comfyui_path()
-        self.base = tempfile.mkdtemp(prefix="gz-comfy-")
+        _remove_stale_bases()
+        self.base = tempfile.mkdtemp(prefix=f"gz-comfy-{os.getpid()}-")
         os.makedirs(os.path.join(self.base, "custom_nodes"))
         os.symlink(REPO, os.path.join(self.base, "custom_nodes", runtime_paths.PACKAGE))
         if self.models_dir:
@@ -158,7 +186,8 @@ class ComfyServer:
         t0 = time.time()
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(cmd, cwd=comfyui, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                                         stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                                         preexec_fn=_die_with_parent)
         atexit.register(self.stop)
         while True:
             if self.proc.poll() is not None:
