@@ -93,8 +93,9 @@ def layer_map(model_patcher) -> LayerMap:
         return LayerMap("unet", name, layers, default)
     if hasattr(dm, "double_blocks") and hasattr(dm, "single_blocks"):
         layers = _stack("double", len(dm.double_blocks)) + _stack("single", len(dm.single_blocks))
+        image_first = bool(len(dm.double_blocks)) and getattr(dm.double_blocks[0], "flipped_img_txt", False)
         return LayerMap("flux", name, layers, _second_or_first("double", len(dm.double_blocks)), joint=True,
-                        dit_keys={"double": "double_block", "single": "single_block"})
+                        text_first=not image_first, dit_keys={"double": "double_block", "single": "single_block"})
     if hasattr(dm, "joint_blocks"):
         n = len(dm.joint_blocks)
         return LayerMap("mmdit", name, _stack("block", n), _second_or_first("block", n), joint=True,

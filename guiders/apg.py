@@ -1,4 +1,6 @@
 """APG (arXiv 2410.02416) as a pre-CFG function: rewrites the cond prediction so ComfyUI's CFG yields APG."""
+import logging
+
 from ..core.apg import apg_denoised, apg_guidance, cond_for_linear_cfg
 from .run_state import SharedPatch, run_state
 
@@ -15,6 +17,10 @@ class APGPreCFG(SharedPatch):
             return conds_out
         cond, uncond, scale = conds_out[0], conds_out[1], args["cond_scale"]
         state = run_state(args["model_options"], self)
+        if "sampler_cfg_function" in args["model_options"] and not state.get("warned"):
+            state["warned"] = True
+            logging.warning("APG (Guidance Zoo): another node replaced ComfyUI's CFG function; APG assumes the "
+                            "linear CFG combine and its result will be off. Remove that node or apply APG alone.")
         running = state.get("momentum")
         if running is not None and running.shape != cond.shape:
             running = None

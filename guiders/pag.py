@@ -5,10 +5,11 @@ from .run_state import SharedPatch
 
 
 class PAGPostCFG(SharedPatch):
-    """D = D_cfg + s (D_c - D_perturbed); with cfg 1 ComfyUI skips the uncond pass and this is PAG alone."""
+    """D = D_cfg + s (D_c - D_perturbed), D_c the model's own cond prediction; at cfg 1 this is PAG alone."""
 
     def __init__(self, extra_pass: ExtraCondPass, scale: float):
         self.extra_pass, self.scale = extra_pass, scale
 
     def __call__(self, args: dict):
-        return pag_extrapolate(args["denoised"], args["cond_denoised"], self.extra_pass.output(args), self.scale)
+        cond, perturbed = self.extra_pass.outputs(args)
+        return pag_extrapolate(args["denoised"], cond, perturbed, self.scale)

@@ -2,9 +2,17 @@
 STATE_KEY = "guidance_zoo_state"
 
 
+class RunStates:
+    """Not a dict, so ComfyUI's nested model_options copies within a run share it instead of copying it."""
+
+    def __init__(self):
+        self.by_owner: dict[int, dict] = {}
+
+
 def run_state(model_options: dict, owner: object) -> dict:
     """The state dict of one patch for the current sampling run; empty at the start of each run."""
-    return model_options.setdefault(STATE_KEY, {}).setdefault(id(owner), {})
+    states = model_options.setdefault(STATE_KEY, RunStates())
+    return states.by_owner.setdefault(id(owner), {})
 
 
 class SharedPatch:

@@ -222,3 +222,30 @@ def test_a_wrapper_key_is_not_left_on_the_model():
     wrappers = model.model_options["transformer_options"].get("wrappers", {})
     assert not comfy.patcher_extension.get_all_wrappers(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL,
                                                          {"wrappers": wrappers})
+
+
+def test_two_stacked_pags_batch_into_one_call_and_equal_their_separate_passes():
+    import comfy.samplers
+    model = tm.make_model("flux")
+    stacked = pag(pag(model, 2.0, "double 0"), 3.0, "single 1")
+    counted, counter = tm.counted(stacked)
+    batched = tm.ksample(counted, "flux", cfg=4.0)
+    assert counter.calls == 3 and counter.samples == 4 * 3
+    unbatched = model.clone()
+    unbatched.set_model_sampler_calc_cond_batch_function(
+        lambda args: comfy.samplers._calc_cond_batch(args["model"], args["conds"], args["input"], args["sigma"],
+                                                     args["model_options"]))
+    assert_close(batched, tm.ksample(pag(pag(unbatched, 2.0, "double 0"), 3.0, "single 1"), "flux", cfg=4.0))
+
+
+@pytest.mark.parametrize("family", ("sd15", "sd3"))
+def test_pag_after_apg_uses_the_models_own_cond_prediction(family):
+    """One Euler step returns the denoised prediction, so APG + PAG must equal D_apg + (PAG at cfg 1 - D_c)."""
+    from guidance_zoo.nodes.apg import APG
+    model = tm.make_model(family)
+    apg_model = APG.execute(model, 0.0, 2.0, 0.0).result[0]
+    stacked = tm.ksample(pag(apg_model), family, cfg=6.0, steps=1)
+    d_apg = tm.ksample(apg_model, family, cfg=6.0, steps=1)
+    d_cond = tm.ksample(model, family, cfg=1.0, steps=1)
+    pag_alone = tm.ksample(pag(model), family, cfg=1.0, steps=1)
+    assert_close(stacked, d_apg + (pag_alone - d_cond))
