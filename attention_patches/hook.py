@@ -60,10 +60,11 @@ def _split_attention_args(args: tuple, kwargs: dict):
     return q, k, v, heads, mask
 
 
-def _to_canonical(t: torch.Tensor, heads: int, already: bool) -> torch.Tensor:
-    if already:
-        return t
-    return t.reshape(t.shape[0], t.shape[1], heads, -1).transpose(1, 2)
+def _to_canonical(t: torch.Tensor, head_dim: int, already: bool, heads: int) -> torch.Tensor:
+    """(B, N, H*D) or (B, N, H, D) -> (B, H, N, D); grouped k/v heads are repeated up to the query's heads."""
+    if not already:
+        t = t.reshape(t.shape[0], t.shape[1], -1, head_dim).transpose(1, 2)
+    return t.repeat_interleave(heads // t.shape[1], dim=1) if t.shape[1] != heads else t
 
 
 def _from_canonical(t: torch.Tensor, keep: bool) -> torch.Tensor:
@@ -136,9 +137,10 @@ class PerturbedPass:
             q, k, v = q[rows], k[rows], v[rows]
             if mask is not None and mask.ndim > 2 and mask.shape[0] == rows.shape[0] > 1:
                 mask = mask[rows]
+        head_dim = q.shape[-1] if canonical else q.shape[-1] // heads
         call = AttentionCall(
-            q=_to_canonical(q, heads, canonical), k=_to_canonical(k, heads, canonical),
-            v=_to_canonical(v, heads, canonical), layer=layer, joint=self.lmap.joint,
+            q=_to_canonical(q, head_dim, canonical, heads), k=_to_canonical(k, head_dim, canonical, heads),
+            v=_to_canonical(v, head_dim, canonical, heads), layer=layer, joint=self.lmap.joint,
             text_len=state.text_len if self.lmap.joint else 0, text_first=self.lmap.text_first,
             scale=scale, mask=mask)
         if call.scale is None:
