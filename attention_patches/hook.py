@@ -120,17 +120,18 @@ class PerturbedPass:
         return mo
 
     @staticmethod
-    def _rows(state: PassState, cond_or_uncond: list | None, batch: int) -> torch.Tensor | None:
+    def _rows(state: PassState, cond_or_uncond: list | None, batch: int, device: torch.device) -> torch.Tensor | None:
+        """Batch rows of the perturbed cond in this call, or None when every row is perturbed."""
         if state.chunk is None:
             return None
         chunks = cond_or_uncond or []
-        flags = torch.tensor([c == state.chunk for c in chunks], dtype=torch.bool)
+        flags = torch.tensor([c == state.chunk for c in chunks], dtype=torch.bool, device=device)
         return flags.repeat_interleave(batch // max(len(chunks), 1))
 
     def _call(self, state: PassState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
               keep_canonical: bool, scale: float | None, cond_or_uncond: list | None,
               normal: Callable[[], torch.Tensor]) -> torch.Tensor:
-        rows = self._rows(state, cond_or_uncond, q.shape[0])
+        rows = self._rows(state, cond_or_uncond, q.shape[0], q.device)
         if rows is not None:
             if not rows.any():
                 return normal()
