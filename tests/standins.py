@@ -28,6 +28,7 @@ Files (names are what workflows refer to after stand-in substitution, see tests/
 Use `models_dir()` to get (and build on first use) the folder. Building runs in a subprocess
 (`python tests/standins.py --build DIR`) so the calling process does not have to import ComfyUI.
 """
+import fcntl
 import math
 import os
 import shutil
@@ -37,7 +38,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-VERSION = "v2"
+VERSION = "v3"
 
 SD15_CHECKPOINT = "rt_sd15_small.safetensors"
 SD3_UNET = "rt_sd3_tiny.safetensors"
@@ -73,17 +74,27 @@ def _complete(root: str) -> bool:
 def models_dir(python: str | None = None) -> str:
     """The stand-ins' models folder, built first if it is missing or from another VERSION (a few seconds)."""
     root = cache_root()
-    if not _complete(root):
-        tmp = f"{root}.tmp{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        cmd = [python or _runtime_python(), os.path.abspath(__file__), "--build", tmp]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
+    if _complete(root):
+        return os.path.join(root, "models")
+    parent = os.path.dirname(root)
+    os.makedirs(parent, exist_ok=True)
+    with open(os.path.join(parent, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time (parallel test runs)
+        if not _complete(root):
+            tmp = f"{root}.tmp{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
-            raise RuntimeError(f"building stand-in models failed:\n{proc.stdout}\n{proc.stderr}")
-        shutil.rmtree(root, ignore_errors=True)
-        os.makedirs(os.path.dirname(root), exist_ok=True)
-        os.replace(tmp, root)
+            cmd = [python or _runtime_python(), os.path.abspath(__file__), "--build", tmp]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise RuntimeError(f"building stand-in models failed:\n{proc.stdout}\n{proc.stderr}")
+            shutil.rmtree(root, ignore_errors=True)
+            os.replace(tmp, root)
+            if not os.environ.get("GZ_STANDINS_DIR"):  # drop other versions' files (~550 MB each)
+                for entry in os.listdir(parent):
+                    path = os.path.join(parent, entry)
+                    if entry != VERSION and not entry.startswith(".") and os.path.isdir(path):
+                        shutil.rmtree(path, ignore_errors=True)
     return os.path.join(root, "models")
 
 
