@@ -6,6 +6,7 @@ import glob
 import io
 import itertools
 import os
+import re
 
 import pytest
 from PIL import Image
@@ -18,6 +19,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKFLOWS = sorted(glob.glob(os.path.join(REPO, "workflows", "*.json")))
 NAMES = [os.path.basename(p) for p in WORKFLOWS]
 SEEDS = itertools.count(5000)
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +39,71 @@ def test_expected_workflows_are_bundled():
 
 # ---------------------------------------------------------------------------------------------- file structure
 
+def _num(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _vec2(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(_num(v) for v in value)
+
+
+def _frontend_schema_problems(workflow: dict) -> list[str]:
+    """The rules of the ComfyUI frontend's (1.32) zod schema zComfyWorkflow, version 0.4, that a hand-made file can
+    break. (All four files were also checked once with that very schema, extracted from the frontend bundle.)"""
+    problems = []
+    if "id" in workflow and not (isinstance(workflow["id"], str) and UUID.fullmatch(workflow["id"])):
+        problems.append(f"id must be a UUID string or absent, not {workflow['id']!r}")
+    if "revision" in workflow and not _num(workflow["revision"]):
+        problems.append("revision must be a number")
+    if not isinstance(workflow.get("last_node_id"), (int, str)) or not _num(workflow.get("last_link_id")):
+        problems.append("last_node_id/last_link_id")
+    if not _num(workflow.get("version")):
+        problems.append("version must be a number")
+    for key in ("config", "extra"):
+        if workflow.get(key) is not None and not isinstance(workflow[key], dict):
+            problems.append(f"{key} must be an object or null")
+    ds = (workflow.get("extra") or {}).get("ds")
+    if ds is not None and not (_num(ds.get("scale")) and _vec2(ds.get("offset"))):
+        problems.append("extra.ds needs scale and offset")
+    if not isinstance(workflow.get("groups", []), list):
+        problems.append("groups must be a list")
+    for node in workflow.get("nodes", []):
+        where = f"node {node.get('id')}"
+        if not isinstance(node.get("id"), (int, str)) or not isinstance(node.get("type"), str):
+            problems.append(f"{where}: id/type")
+        if not (_vec2(node.get("pos")) and _vec2(node.get("size"))):
+            problems.append(f"{where}: pos/size must be two numbers")
+        flags = node.get("flags")
+        if not isinstance(flags, dict) or any(not isinstance(v, bool) for v in flags.values()):
+            problems.append(f"{where}: flags")
+        if not (_num(node.get("order")) and _num(node.get("mode"))):
+            problems.append(f"{where}: order/mode")
+        props = node.get("properties")
+        if not isinstance(props, dict) or not isinstance(props.get("Node name for S&R", ""), str):
+            problems.append(f"{where}: properties")
+        if not isinstance(node.get("widgets_values", []), (list, dict)):
+            problems.append(f"{where}: widgets_values")
+        for inp in node.get("inputs", []):
+            if not (isinstance(inp.get("name"), str) and isinstance(inp.get("type"), (str, list, int, float))
+                    and (inp.get("link") is None or _num(inp["link"]))):
+                problems.append(f"{where}: input {inp}")
+        for out in node.get("outputs", []):
+            if not (isinstance(out.get("name"), str) and isinstance(out.get("type"), (str, list, int, float))
+                    and (out.get("links") is None or all(_num(l) for l in out["links"]))
+                    and isinstance(out.get("slot_index", 0), (int, str))):
+                problems.append(f"{where}: output {out}")
+    for link in workflow.get("links", []):
+        if not (isinstance(link, list) and len(link) == 6 and _num(link[0]) and isinstance(link[2], int)
+                and isinstance(link[4], int) and isinstance(link[5], (str, list, int, float))):
+            problems.append(f"link {link}")
+    return problems
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=NAMES)
 def test_workflow_is_well_formed_graph_editor_json(path):
     workflow = wf.load_workflow(path)
     assert workflow["version"] == 0.4
+    assert _frontend_schema_problems(workflow) == []
     nodes = {n["id"]: n for n in workflow["nodes"]}
     assert len(nodes) == len(workflow["nodes"]), "duplicate node ids"
     assert workflow["last_node_id"] >= max(nodes)
