@@ -58,7 +58,7 @@ import re
 import standins
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
-FRONTEND_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode", "PrimitiveString", "Label (rgthree)"}
+FRONTEND_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode", "Label (rgthree)"}  # never sent to the server
 SEED_NAMES = {"seed", "noise_seed"}
 MODE_MUTED, MODE_BYPASS = 2, 4
 
@@ -140,7 +140,7 @@ def ui_to_api(workflow: dict, object_info: dict) -> dict:
         if kind == "Reroute":
             ins = node.get("inputs") or []
             return resolve(ins[0].get("link") if ins else None, seen + (src,))
-        if kind in ("PrimitiveNode", "PrimitiveString") or (kind.startswith("Primitive") and kind not in object_info):
+        if kind == "PrimitiveNode":  # the frontend-only one; PrimitiveInt/String/... are real backend nodes
             values = node.get("widgets_values") or []
             return ("value", values[0]) if values else None
         mode = node.get("mode", 0)
