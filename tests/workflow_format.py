@@ -16,7 +16,7 @@ on CPU with random-weight stand-in models.
      input through, muted nodes (mode 2) and Note/MarkdownNote are dropped.
    Subgraphs are not supported (a clear error).
 
-2. `substitute_standins(prompt, object_info=None)` rewrites an API-format prompt (a copy) so that it runs on the
+2. `substitute_standins(prompt, shrink=True)` rewrites an API-format prompt (a copy) so that it runs on the
    stand-ins of tests/standins.py. Only loader nodes and sizes change; every other node (our nodes, FluxGuidance,
    CLIPTextEncode, KSampler, VAEDecode, SaveImage...) stays as it is, with the same links.
 
@@ -41,7 +41,9 @@ on CPU with random-weight stand-in models.
 
    A Flux graph UNETLoader(flux1-dev) + DualCLIPLoader(clip_l, t5xxl_fp16, flux) + VAELoader(ae) thus becomes
    UNETLoader(rt_sd3_tiny) + CLIPLoader(rt_clip_l, sd3) + VAELoader(rt_taesd16); FluxGuidance stays (the SD3
-   stand-in ignores the guidance key), so do PAG's layers if left empty (each model's default layer).
+   stand-in ignores the guidance key). PAG's `layers` stays too, so bundled DiT workflows leave it empty (each
+   model's default layer: 'double 1' on Flux, 'block 1' on the SD3 stand-in); a Flux-only layer name such as
+   'double 3' would fail on the stand-in.
    Checkpoint names of DiT families (flux/sd3/...) and any other model loader (LoRA, ControlNet...) have no
    stand-in: StandinError.
 
