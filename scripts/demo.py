@@ -5,9 +5,9 @@
 Default: starts ComfyUI 0.3.75 from .runtime/ (`main.py --cpu`, loopback only, a temp base directory) with this
 pack and the random-weight stand-in models of tests/standins.py, converts each workflow to API format with the
 stand-in substitution of tests/workflow_format.py (real loaders -> stand-ins, 64 px, 4 steps), runs it, copies the
-images to the output folder (default output/demo-<timestamp>/) and writes contact_sheet.png there: one column per
-workflow, labelled with the method and its settings. Stand-in images come from random weights: they show that the
-graphs run, not what the methods look like.
+images and the API prompts sent (<name>.api.json) to the output folder (default output/demo-<timestamp>/) and
+writes contact_sheet.png there: one column per workflow, labelled with the method and its settings. Stand-in
+images come from random weights: they show that the graphs run, not what the methods look like.
 
 With COMFYUI_URL=http://host:port set, the same workflows go unchanged (real model names and sizes) to that
 running ComfyUI, which must have the pack and the models installed; images are fetched over GET /view.
@@ -15,6 +15,7 @@ running ComfyUI, which must have the pack and the models installed; images are f
 import argparse
 import glob
 import io
+import json
 import os
 import sys
 import time
@@ -161,6 +162,8 @@ def main(argv=None) -> int:
                     prompt = wf.substitute_standins(prompt)
                     model = f"{model} -> stand-in {model_name(prompt)}"
                 label = f"{describe(prompt)} | {model}"
+                with open(os.path.join(out_dir, f"{stem}.api.json"), "w", encoding="utf-8") as f:
+                    json.dump(prompt, f, indent=1)  # the exact prompt sent, to reproduce or inspect
                 result = server.run(prompt, timeout=args.timeout)
                 if not result.ok:
                     raise ServerError(result.error_message)
