@@ -1,7 +1,7 @@
 """APG node: Adaptive Projected Guidance (arXiv 2410.02416)."""
 from comfy_api.latest import io
 
-from ..guiders.apg import APGPreCFG
+from ..guiders.apg import APGRule
 from .common import CATEGORY, PREFIX, check_number
 
 NAME = "APG (Guidance Zoo)"
@@ -45,5 +45,5 @@ class APG(io.ComfyNode):
         values = [check_number(NAME, *spec[:1], value, *spec[2:])
                   for spec, value in ((ETA, eta), (THRESHOLD, norm_threshold), (MOMENTUM, momentum))]
         patched = model.clone()
-        patched.set_model_sampler_pre_cfg_function(APGPreCFG(*values))
+        APGRule(*values).install(patched)
         return io.NodeOutput(patched)

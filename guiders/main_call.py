@@ -1,0 +1,53 @@
+"""Chainable wrappers that act on ComfyUI's cond/uncond model call of each sampling step.
+
+A PREDICT_NOISE wrapper arms the run's state at every model step; the CALC_COND_BATCH wrapper hands the first
+calc_cond_batch of that step to main_call() if it is the cond/uncond call (two or more conds, the first one
+positive). Any other first call disarms it. Both are wrappers, so several hooks (ours and other packs') chain,
+and no exclusive slot (`sampler_calc_cond_batch_function`, `model_function_wrapper`) is taken.
+"""
+import comfy.patcher_extension
+
+from .run_state import SharedPatch, run_state
+
+WRAPPER_KEY = "guidance_zoo_main_call"
+
+
+class MainCallHook(SharedPatch):
+    step_keys: tuple[str, ...] = ()
+
+    def install(self, patcher) -> None:
+        patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREDICT_NOISE, WRAPPER_KEY, self._arm)
+        patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, WRAPPER_KEY, self._batch)
+
+    def _arm(self, executor, x, timestep, model_options, seed=None):
+        state = run_state(model_options, self)
+        state["armed"] = True
+        try:
+            return executor(x, timestep, model_options, seed)
+        finally:
+            for key in ("armed",) + self.step_keys:
+                state.pop(key, None)
+
+    def _batch(self, executor, model, conds, x, timestep, model_options):
+        state = run_state(model_options, self)
+        if not state.pop("armed", False) or len(conds) < 2 or conds[0] is None:
+            return executor(model, conds, x, timestep, model_options)
+        return self.main_call(executor, model, list(conds), x, timestep, model_options, state)
+
+    def main_call(self, executor, model, conds: list, x, timestep, model_options: dict, state: dict) -> list:
+        raise NotImplementedError
+
+
+class UncondSkip(MainCallHook):
+    """Drops the uncond pass of a step when skip(model_options, sigma) says so; the uncond output then equals the
+    cond output, so ComfyUI's CFG (and every rule after it) gives the cond prediction at one model evaluation."""
+
+    def __init__(self, skip):
+        self.skip = skip
+
+    def main_call(self, executor, model, conds, x, timestep, model_options, state):
+        if conds[1] is None or not self.skip(model_options, timestep):
+            return executor(model, conds, x, timestep, model_options)
+        out = executor(model, [conds[0], None] + conds[2:], x, timestep, model_options)
+        out[1] = out[0]
+        return out
