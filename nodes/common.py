@@ -1,8 +1,12 @@
 """Shared pieces of our V3 nodes: the ID prefix, categories and input checks that fail loudly with the node's name."""
 import math
+from dataclasses import dataclass
+
+from comfy_api.latest import io
 
 PREFIX = "GuidanceZoo"
 CATEGORY = "guidance_zoo"
+MODEL_TOOLTIP = "The model to patch. Any architecture; image or video latents."
 
 
 class NodeInputError(ValueError):
@@ -18,3 +22,42 @@ def check_number(node: str, name: str, value: float, low: float, high: float) ->
     if not low <= value <= high:
         raise NodeInputError(f"{node}: '{name}' must be between {low} and {high}, got {value}")
     return float(value)
+
+
+def check_choice(node: str, name: str, value: str, options: tuple[str, ...]) -> str:
+    if value not in options:
+        raise NodeInputError(f"{node}: '{name}' must be one of {', '.join(options)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Number:
+    """A numeric node input: its widget and its check share one definition."""
+    name: str
+    default: float
+    low: float
+    high: float
+    tooltip: str
+    step: float = 0.01
+    integer: bool = False
+
+    def input(self):
+        if self.integer:
+            return io.Int.Input(self.name, default=int(self.default), min=int(self.low), max=int(self.high),
+                                tooltip=self.tooltip)
+        return io.Float.Input(self.name, default=self.default, min=self.low, max=self.high, step=self.step,
+                              tooltip=self.tooltip)
+
+    def check(self, node: str, value: float) -> float:
+        checked = check_number(node, self.name, value, self.low, self.high)
+        if self.integer and checked != int(checked):
+            raise NodeInputError(f"{node}: '{self.name}' must be a whole number, got {value}")
+        return int(checked) if self.integer else checked
+
+
+def model_patch_schema(node_id: str, name: str, category: str, description: str, inputs: list,
+                       output_tooltip: str) -> io.Schema:
+    """Schema of a MODEL -> MODEL patch node."""
+    return io.Schema(node_id=f"{PREFIX}{node_id}", display_name=name, category=f"{CATEGORY}/{category}",
+                     description=description, inputs=[io.Model.Input("model", tooltip=MODEL_TOOLTIP)] + inputs,
+                     outputs=[io.Model.Output(tooltip=output_tooltip)])

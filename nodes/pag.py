@@ -6,10 +6,10 @@ from ..attention_patches.layers import layer_map
 from ..attention_patches.pag import pag_perturbation
 from ..guiders.extra_pass import ExtraCondPass
 from ..guiders.pag import PAGPostCFG
-from .common import CATEGORY, PREFIX, NodeInputError, check_number
+from .common import CATEGORY, PREFIX, Number, NodeInputError
 
 NAME = "PAG (Guidance Zoo)"
-SCALE = ("scale", 3.0, 0.0, 100.0)
+SCALE = Number("scale", 3.0, 0.0, 100.0, "PAG scale s (paper/diffusers default 3.0). 0 turns PAG off and costs nothing.")
 
 
 class PAG(io.ComfyNode):
@@ -27,8 +27,7 @@ class PAG(io.ComfyNode):
                 "seeing the text. Cost: 3 model evaluations per step with CFG, 2 at cfg 1 (PAG alone)."),
             inputs=[
                 io.Model.Input("model", tooltip="The model to patch."),
-                io.Float.Input(SCALE[0], default=SCALE[1], min=SCALE[2], max=SCALE[3], step=0.01,
-                               tooltip="PAG scale s (paper/diffusers default 3.0). 0 turns PAG off and costs nothing."),
+                SCALE.input(),
                 io.String.Input("layers", default="", multiline=False,
                                 tooltip="Self-attention layers to perturb; empty = this model's default. UNets: "
                                         "'middle' (default, the paper's mid block), 'input 4-8', 'output 0:1'. "
@@ -40,7 +39,7 @@ class PAG(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, scale: float, layers: str) -> io.NodeOutput:
-        scale = check_number(NAME, SCALE[0], scale, SCALE[2], SCALE[3])
+        scale = SCALE.check(NAME, scale)
         try:
             lmap = layer_map(model)
             chosen = lmap.parse(layers)

@@ -1,0 +1,30 @@
+"""Adaptive Guidance (arXiv 2312.12487): once cond and uncond agree, stop guiding and stop running the uncond pass."""
+import torch
+
+from ..core.adaptive_guidance import guidance_cosine
+from .combine import CombineRule, Step
+from .run_state import run_state
+
+
+class AdaptiveGuidanceRule(CombineRule):
+    """Per sample: when cos(eps_c, eps_u) exceeds the threshold, that sample is cond-only for the rest of the run."""
+
+    name = "Adaptive Guidance (Guidance Zoo)"
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+
+    def guided(self, step: Step):
+        state = self.state(step)
+        switched = state.get("switched")
+        if switched is None or switched.shape[0] != step.cond.shape[0]:
+            switched = torch.zeros(step.cond.shape[0], dtype=torch.bool, device=step.cond.device)
+        cosine = guidance_cosine(step.x - step.cond, step.x - step.uncond)
+        switched = switched | (cosine > self.threshold)
+        state["switched"] = switched
+        cfg = step.uncond + step.scale * (step.cond - step.uncond)
+        return torch.where(switched.view((-1,) + (1,) * (cfg.ndim - 1)), step.cond, cfg)
+
+    def all_switched(self, model_options: dict, sigma) -> bool:
+        switched = run_state(model_options, self).get("switched")
+        return switched is not None and bool(switched.all())

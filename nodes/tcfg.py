@@ -1,0 +1,24 @@
+"""TCFG node: Tangential Damping CFG (arXiv 2503.18137)."""
+from comfy_api.latest import io
+
+from ..guiders.tcfg import TCFGRule
+from .common import model_patch_schema
+
+NAME = "TCFG (Guidance Zoo)"
+
+
+class TCFG(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return model_patch_schema(
+            "TCFG", NAME, "cfg",
+            "Tangential Damping CFG (Kwon et al., arXiv 2503.18137). Per sample, projects the uncond score onto the "
+            "top singular direction of [uncond; cond] scores, dropping its tangential part, then ordinary CFG. Same "
+            "result as ComfyUI's core TCFG node, composable with our other rules. Cost: 2 model evaluations per step "
+            "plus one 2 x N SVD per sample; no effect at cfg 1.", [], "The model with TCFG applied.")
+
+    @classmethod
+    def execute(cls, model) -> io.NodeOutput:
+        patched = model.clone()
+        TCFGRule().install(patched)
+        return io.NodeOutput(patched)
