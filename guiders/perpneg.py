@@ -1,10 +1,12 @@
-"""Perp-Neg (arXiv 2304.04968) guider: positive, negative and empty conds in one batched model call, per sample."""
+"""Perp-Neg (arXiv 2304.04968): a guider (positive, negative, empty in one batched call) and a post-CFG model patch."""
 import math
 
+import comfy.sampler_helpers
 import comfy.samplers
 import node_helpers
 
 from ..core.perpneg import perpneg_denoised
+from .run_state import SharedPatch
 
 
 class PerpNegGuider(comfy.samplers.CFGGuider):
@@ -44,3 +46,21 @@ class PerpNegGuider(comfy.samplers.CFGGuider):
                          "negative_cond": negative, "negative_denoised": d_neg,
                          "empty_cond": empty, "empty_cond_denoised": d_empty})
         return result
+
+
+class PerpNegPostCFG(SharedPatch):
+    """Perp-Neg for the stock KSampler: the run's positive and negative come from ComfyUI's cond/uncond call, the
+    empty prompt from one extra call; replaces the CFG result (later post-CFG patches chain on top)."""
+
+    def __init__(self, empty: list, neg_scale: float, node: str):
+        self.empty, self.neg_scale, self.node = comfy.sampler_helpers.convert_cond(empty), neg_scale, node
+
+    def __call__(self, args: dict):
+        if args.get("uncond") is None:
+            raise RuntimeError(f"{self.node}: Perp-Neg needs the KSampler's negative conditioning, but this run has "
+                               "none. Connect a negative prompt.")
+        model, x, sigma = args["model"], args["input"], args["sigma"]
+        empty = comfy.samplers.encode_model_conds(model.extra_conds, list(self.empty), x, x.device, "negative")
+        (d_empty,) = comfy.samplers.calc_cond_batch(model, [empty], x, sigma, args["model_options"])
+        return perpneg_denoised(args["cond_denoised"], args["uncond_denoised"], d_empty, args["cond_scale"],
+                                self.neg_scale)

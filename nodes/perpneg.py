@@ -1,12 +1,20 @@
-"""Perp-Neg guider node (Armandpour et al., 2023, arXiv 2304.04968)."""
+"""Perp-Neg nodes (Armandpour et al., 2023, arXiv 2304.04968): a guider and a model patch for the stock KSampler."""
 from comfy_api.latest import io
 
-from ..guiders.perpneg import PerpNegGuider
+from ..guiders.perpneg import PerpNegGuider, PerpNegPostCFG
 from .common import CATEGORY, PREFIX, NodeInputError, check_number
 
-NAME = "Perp-Neg (Guidance Zoo)"
+NAME = "Perp-Neg Guider (Guidance Zoo)"
+PATCH_NAME = "Perp-Neg (Guidance Zoo)"
 CFG = ("cfg", 8.0, 0.0, 100.0)
 NEG_SCALE = ("neg_scale", 1.0, 0.0, 100.0)
+
+
+def require_conditioning(node: str, name: str, value) -> None:
+    """Perp-Neg cannot run without all three prompts: fail with the node's name instead of sampling without one."""
+    if not value:
+        raise NodeInputError(f"{node}: '{name}' is missing or empty; Perp-Neg needs a positive, a negative and an "
+                             "empty-prompt conditioning (CLIPTextEncode of \"\").")
 
 
 class PerpNegGuiderNode(io.ComfyNode):
@@ -42,12 +50,45 @@ class PerpNegGuiderNode(io.ComfyNode):
     @classmethod
     def execute(cls, model, positive, negative, empty_conditioning, cfg: float, neg_scale: float) -> io.NodeOutput:
         for name, value in (("positive", positive), ("negative", negative), ("empty_conditioning", empty_conditioning)):
-            if not value:
-                raise NodeInputError(f"{NAME}: '{name}' is missing or empty; Perp-Neg needs a positive, a negative "
-                                     "and an empty-prompt conditioning (CLIPTextEncode of \"\").")
+            require_conditioning(NAME, name, value)
         cfg = check_number(NAME, CFG[0], cfg, CFG[2], CFG[3])
         neg_scale = check_number(NAME, NEG_SCALE[0], neg_scale, NEG_SCALE[2], NEG_SCALE[3])
         guider = PerpNegGuider(model)
         guider.set_conds(positive, negative, empty_conditioning)
         guider.set_cfg(cfg, neg_scale)
         return io.NodeOutput(guider)
+
+
+class PerpNegModelPatch(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id=f"{PREFIX}PerpNeg",
+            display_name=PATCH_NAME,
+            category=f"{CATEGORY}/cfg",
+            description=(
+                "Perp-Neg (Armandpour et al., 2023, arXiv 2304.04968) as a model patch for the stock KSampler: "
+                "D = D_empty + cfg * (pos - neg_scale * perp), with the KSampler's positive and negative prompts and "
+                "the empty prompt given here; the KSampler cfg is Perp-Neg's scale. Only the part of the negative "
+                "perpendicular to the positive direction is removed; projection per sample. Replaces the CFG result, "
+                "so apply it before other post-CFG patches. Cost: 3 model evaluations per step (the empty prompt "
+                "in a second call; the guider form batches all three), also at cfg 1."),
+            inputs=[
+                io.Model.Input("model", tooltip="The model to patch."),
+                io.Conditioning.Input("empty_conditioning", tooltip="The empty prompt (CLIPTextEncode of \"\"): the "
+                                                                    "baseline both directions are measured from."),
+                io.Float.Input(NEG_SCALE[0], default=NEG_SCALE[1], min=NEG_SCALE[2], max=NEG_SCALE[3], step=0.01,
+                               tooltip="Weight of the perpendicular negative (default 1.0); 0 = CFG against the "
+                                       "empty prompt."),
+            ],
+            outputs=[io.Model.Output(tooltip="The model with Perp-Neg in place of its CFG step.")],
+        )
+
+    @classmethod
+    def execute(cls, model, empty_conditioning, neg_scale: float) -> io.NodeOutput:
+        require_conditioning(PATCH_NAME, "empty_conditioning", empty_conditioning)
+        neg_scale = check_number(PATCH_NAME, NEG_SCALE[0], neg_scale, NEG_SCALE[2], NEG_SCALE[3])
+        patched = model.clone()
+        patched.set_model_sampler_post_cfg_function(PerpNegPostCFG(empty_conditioning, neg_scale, PATCH_NAME),
+                                                    disable_cfg1_optimization=True)
+        return io.NodeOutput(patched)

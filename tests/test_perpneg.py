@@ -1,4 +1,5 @@
-"""Perp-Neg guider on real ComfyUI with tiny models: core parity at batch 1, per-sample batches, NFEs, guards."""
+"""Perp-Neg guider and model patch on real ComfyUI with tiny models: core parity at batch 1, per-sample batches,
+NFEs, guards."""
 import pytest
 import torch
 
@@ -10,7 +11,7 @@ from guidance_zoo.core.perpneg import perpendicular, perpneg_denoised
 from guidance_zoo.core.reduce import per_sample_dot
 from guidance_zoo.nodes.cfgpp import CFGPPSampler
 from guidance_zoo.nodes.common import NodeInputError
-from guidance_zoo.nodes.perpneg import PerpNegGuiderNode
+from guidance_zoo.nodes.perpneg import PerpNegGuiderNode, PerpNegModelPatch
 
 
 def conds(family):
@@ -118,5 +119,35 @@ def test_rejects_missing_conds_and_bad_numbers_naming_the_node(name, value):
     positive, negative, empty = conds("sd15")
     args = {"model": tm.make_model("sd15"), "positive": positive, "negative": negative, "empty_conditioning": empty,
             "cfg": 6.0, "neg_scale": 1.0, name: value}
-    with pytest.raises(NodeInputError, match=rf"Perp-Neg \(Guidance Zoo\): '{name}'"):
+    with pytest.raises(NodeInputError, match=rf"Perp-Neg Guider \(Guidance Zoo\): '{name}'"):
         PerpNegGuiderNode.execute(**args)
+
+
+def patched(model, empty, neg_scale=1.0):
+    return PerpNegModelPatch.execute(model, empty, neg_scale).result[0]
+
+
+@pytest.mark.parametrize("family", ("sd15", "wan21"))
+def test_model_patch_on_the_stock_sampler_equals_the_guider(family):
+    model = tm.make_model(family)
+    positive, negative, empty = conds(family)
+    for seeds in ((0,), (3, 4)):
+        via_patch = tm.guider_sample(patched(model, empty), family, cfg=6.0, seeds=seeds, conds=(positive, negative))
+        assert_close(via_patch, run(ours(model, family), model, family, seeds=seeds), rel=1e-4)
+
+
+def test_model_patch_costs_three_evaluations_per_step_also_at_cfg_one():
+    counted, counter = tm.counted(patched(tm.make_model("sd15"), conds("sd15")[2]))
+    out = tm.ksample(counted, "sd15", cfg=1.0, steps=3)
+    assert counter.samples == 3 * 3 and torch.isfinite(out).all()
+
+
+def test_model_patch_without_a_negative_or_empty_prompt_fails_loudly():
+    model = tm.make_model("sd15")
+    with pytest.raises(NodeInputError, match=r"Perp-Neg \(Guidance Zoo\): 'empty_conditioning'"):
+        PerpNegModelPatch.execute(model, [], 1.0)
+    guider = comfy.samplers.CFGGuider(patched(model, conds("sd15")[2]))
+    guider.inner_set_conds({"positive": conds("sd15")[0]})
+    guider.set_cfg(6.0)
+    with pytest.raises(RuntimeError, match=r"Perp-Neg \(Guidance Zoo\).*negative"):
+        run(guider, model, "sd15")
