@@ -11,8 +11,7 @@ def to_model_output(x: torch.Tensor, denoised: torch.Tensor, sigma: torch.Tensor
     """eps (eps models), velocity (flow models) or v (v-prediction, VP form) from a denoised prediction."""
     s = broadcast_sigma(sigma, x)
     if prediction == "v":
-        x_scaled = x / (s * s + 1.0)
-        return (x_scaled - (x - denoised)) * (s * s + 1.0) ** 0.5 / s
+        return (x / (s * s + 1.0) - denoised) * (s * s + 1.0) ** 0.5 / s
     return (x - denoised) / s
 
 
@@ -20,5 +19,5 @@ def from_model_output(x: torch.Tensor, output: torch.Tensor, sigma: torch.Tensor
     """Inverse of to_model_output."""
     s = broadcast_sigma(sigma, x)
     if prediction == "v":
-        return x - (x / (s * s + 1.0) - output * s / (s * s + 1.0) ** 0.5)
+        return x / (s * s + 1.0) - output * s / (s * s + 1.0) ** 0.5
     return x - s * output

@@ -47,6 +47,15 @@ def test_space_conversions_round_trip(prediction):
                                rtol=1e-5, atol=1e-5)
 
 
+def test_v_space_is_the_vp_velocity_of_the_prediction():
+    """v = alpha eps - sigma_vp x0 with alpha = 1/sqrt(s^2+1), sigma_vp = s/sqrt(s^2+1), for x = x0 + s eps."""
+    x0, eps = pair((2, 4, 5, 5), 11)
+    sigma = torch.tensor([0.5, 4.0])
+    s = sigma.view(2, 1, 1, 1)
+    v = to_model_output(x0 + s * eps, x0, sigma, "v")
+    torch.testing.assert_close(v, (eps - s * x0) / (s * s + 1).sqrt(), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("shape", SHAPES[:2])
 def test_tcfg_matches_explicit_svd_per_sample(shape):
     cond, uncond = pair(shape, 1)

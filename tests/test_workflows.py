@@ -34,7 +34,8 @@ def object_info(server):
 
 
 def test_expected_workflows_are_bundled():
-    assert {"apg_sdxl.json", "pag_sdxl.json", "pag_flux.json", "baseline_sdxl.json"} <= set(NAMES)
+    assert {"apg_sdxl.json", "pag_sdxl.json", "pag_flux.json", "baseline_sdxl.json", "cfgpp_sdxl.json",
+            "perpneg_sdxl.json"} <= set(NAMES)
 
 
 # ---------------------------------------------------------------------------------------------- file structure
