@@ -1,0 +1,138 @@
+"""Writes the bundled model-patch workflows of the CFG family (graph-editor format, frontend 1.32) into workflows/.
+
+Usage: python scripts/make_workflows.py   (pure Python, no ComfyUI needed; rerun after changing a node's inputs)
+The other workflows in workflows/ were written once by hand or by their own scripts and are kept as they are.
+"""
+import json
+import os
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+POSITIVE = "a lighthouse on a rocky coast at sunset, dramatic clouds, crashing waves, highly detailed photograph"
+NEGATIVE = "blurry, low quality, oversaturated, watermark"
+SEED = 20241003
+GREEN, RED = ("#232", "#353"), ("#322", "#533")
+
+
+class Graph:
+    def __init__(self):
+        self.nodes, self.links = [], []
+
+    def node(self, kind, pos, size, widgets, inputs=(), outputs=(), title=None, color=None):
+        node = {"id": len(self.nodes) + 1, "type": kind, "pos": list(pos), "size": list(size), "flags": {},
+                "order": 0, "mode": 0, "inputs": [{"name": n, "type": t, "link": None} for n, t in inputs],
+                "outputs": [{"name": n, "type": t, "links": [], "slot_index": i} for i, (n, t) in enumerate(outputs)],
+                "properties": {"Node name for S&R": kind}, "widgets_values": list(widgets)}
+        if title:
+            node["title"] = title
+        if color:
+            node["color"], node["bgcolor"] = color
+        self.nodes.append(node)
+        return node
+
+    def link(self, source, slot, target, name):
+        link_id = len(self.links) + 1
+        kind = source["outputs"][slot]["type"]
+        source["outputs"][slot]["links"].append(link_id)
+        index = next(i for i, entry in enumerate(target["inputs"]) if entry["name"] == name)
+        target["inputs"][index]["link"] = link_id
+        self.links.append([link_id, source["id"], slot, target["id"], index, kind])
+
+    def finish(self, name: str) -> dict:
+        deps = {n["id"]: {link[1] for link in self.links if link[3] == n["id"]} for n in self.nodes}
+        done: list[int] = []
+        while len(done) < len(self.nodes):
+            done.append(next(n["id"] for n in self.nodes if n["id"] not in done and deps[n["id"]] <= set(done)))
+        for order, node_id in enumerate(done):
+            self.nodes[node_id - 1]["order"] = order
+        return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"guidance-zoo/{name}")), "revision": 0,
+                "last_node_id": len(self.nodes), "last_link_id": len(self.links), "nodes": self.nodes,
+                "links": self.links, "groups": [], "config": {},
+                "extra": {"ds": {"scale": 1.0, "offset": [0, 0]}, "frontendVersion": "1.32.9"}, "version": 0.4}
+
+
+def text(graph, clip_source, prompt, y, positive):
+    node = graph.node("CLIPTextEncode", (400, y), (420, 160), [prompt], inputs=[("clip", "CLIP")],
+                      outputs=[("CONDITIONING", "CONDITIONING")],
+                      title=f"CLIP Text Encode ({'Positive' if positive else 'Negative'} Prompt)",
+                      color=GREEN if positive else RED)
+    graph.link(clip_source, 1 if clip_source["type"] == "CheckpointLoaderSimple" else 0, node, "clip")
+    return node
+
+
+def sample_and_save(graph, model, positive, negative, latent, vae, vae_slot, steps, cfg, sampler, scheduler, prefix):
+    ks = graph.node("KSampler", (860, 160), (320, 270), [SEED, "fixed", steps, cfg, sampler, scheduler, 1.0],
+                    inputs=[("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
+                            ("latent_image", "LATENT")], outputs=[("LATENT", "LATENT")])
+    dec = graph.node("VAEDecode", (1220, 160), (210, 50), [], inputs=[("samples", "LATENT"), ("vae", "VAE")],
+                     outputs=[("IMAGE", "IMAGE")])
+    save = graph.node("SaveImage", (1460, 160), (500, 560), [prefix], inputs=[("images", "IMAGE")])
+    graph.link(model, 0, ks, "model")
+    graph.link(positive, 0, ks, "positive")
+    graph.link(negative, 0, ks, "negative")
+    graph.link(latent, 0, ks, "latent_image")
+    graph.link(ks, 0, dec, "samples")
+    graph.link(vae, vae_slot, dec, "vae")
+    graph.link(dec, 0, save, "images")
+
+
+def patch_node(graph, source, node_type, widgets, height):
+    node = graph.node(node_type, (420, -40 - height), (320, height), widgets, inputs=[("model", "MODEL")],
+                      outputs=[("MODEL", "MODEL")])
+    graph.link(source, 0, node, "model")
+    return node
+
+
+def sdxl(name, node_type, widgets, cfg, height=110):
+    g = Graph()
+    ckpt = g.node("CheckpointLoaderSimple", (40, 200), (320, 100), ["sd_xl_base_1.0.safetensors"],
+                  outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")])
+    model = patch_node(g, ckpt, node_type, widgets, height)
+    positive, negative = text(g, ckpt, POSITIVE, 80, True), text(g, ckpt, NEGATIVE, 290, False)
+    latent = g.node("EmptyLatentImage", (480, 500), (320, 110), [1024, 1024, 1], outputs=[("LATENT", "LATENT")])
+    sample_and_save(g, model, positive, negative, latent, ckpt, 2, 30, cfg, "dpmpp_2m", "karras",
+                    f"guidance_zoo/{name}")
+    return g.finish(name)
+
+
+def wan(name, node_type, widgets, cfg, height=90):
+    g = Graph()
+    unet = g.node("UNETLoader", (40, 60), (320, 82), ["wan2.1_t2v_1.3B_fp16.safetensors", "default"],
+                  outputs=[("MODEL", "MODEL")])
+    clip = g.node("CLIPLoader", (40, 200), (320, 106), ["umt5_xxl_fp8_e4m3fn_scaled.safetensors", "wan", "default"],
+                  outputs=[("CLIP", "CLIP")])
+    vae = g.node("VAELoader", (40, 360), (320, 58), ["wan_2.1_vae.safetensors"], outputs=[("VAE", "VAE")])
+    shift = g.node("ModelSamplingSD3", (420, -60), (320, 58), [8.0], inputs=[("model", "MODEL")],
+                   outputs=[("MODEL", "MODEL")])
+    g.link(unet, 0, shift, "model")
+    model = patch_node(g, shift, node_type, widgets, height)
+    positive, negative = text(g, clip, POSITIVE, 80, True), text(g, clip, NEGATIVE, 290, False)
+    latent = g.node("EmptyHunyuanLatentVideo", (480, 500), (320, 130), [832, 480, 33, 1],
+                    outputs=[("LATENT", "LATENT")])
+    sample_and_save(g, model, positive, negative, latent, vae, 0, 30, cfg, "uni_pc", "simple", f"guidance_zoo/{name}")
+    return g.finish(name)
+
+
+WORKFLOWS = {
+    "cfg_schedule_sdxl": lambda n: sdxl(n, "GuidanceZooCFGSchedule", ["linear", 0.0, 0.28, 5.42, True], 7.0, 160),
+    "tcfg_sdxl": lambda n: sdxl(n, "GuidanceZooTCFG", [], 7.0, 40),
+    "rescale_cfg_sdxl": lambda n: sdxl(n, "GuidanceZooRescaleCFG", [0.7], 10.0, 60),
+    "cfg_zero_star_wan": lambda n: wan(n, "GuidanceZooCFGZeroStar", [1, "official"], 6.0),
+    "dynamic_thresholding_sdxl": lambda n: sdxl(n, "GuidanceZooDynamicThresholding", [0.995, 7.0], 15.0, 80),
+    "fdg_sdxl": lambda n: sdxl(n, "GuidanceZooFDG", [10.0, 2, 1.0, 1.0], 5.0, 130),
+    "beta_cfg_sdxl": lambda n: sdxl(n, "GuidanceZooBetaCFG", [2.0, 2.0, 1.0], 7.5, 110),
+    "adaptive_guidance_sdxl": lambda n: sdxl(n, "GuidanceZooAdaptiveGuidance", [0.991], 7.0, 60),
+}
+
+
+def main() -> None:
+    for name, build in WORKFLOWS.items():
+        path = os.path.join(ROOT, "workflows", f"{name}.json")
+        with open(path, "w") as f:
+            json.dump(build(name), f, indent=2)
+            f.write("\n")
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
