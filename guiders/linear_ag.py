@@ -1,0 +1,75 @@
+"""LinearAG (Castillo et al., arXiv 2312.12487): after a few full CFG steps, the uncond prediction is not computed but
+estimated as a linear combination of predictions already at hand, eps_u(t) ~ b1 eps_c(t) + b2 eps_c(t+1) +
+b3 eps_u(t+1) (current cond, previous cond, previous uncond estimate), all in model-output space (eps, v or flow
+velocity).
+
+The paper fits per-timestep coefficients offline by least squares on calibration trajectories of a fixed
+model/sampler/schedule. Here the coefficients are either given (one row for all steps, or one row per step after the
+warm-up, the last row repeating) or fitted online: the warm-up steps run full CFG and their (regressors, true uncond)
+pairs give a per-sample least-squares fit, used for every later step. The online fit is logged so it can be pasted
+into `coefficients` as a calibration.
+"""
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ..core.linear_ag import linear_estimate, normal_equations, solve_coefficients
+from ..core.spaces import from_model_output, to_model_output
+from .combine import prediction_type
+from .main_call import MainCallHook
+
+NAME = "LinearAG (Guidance Zoo)"
+
+
+class LinearAG(MainCallHook):
+    """Full CFG on the first `warmup` model calls, then one evaluation per call with a linear uncond estimate."""
+
+    def __init__(self, warmup: int, table: list[tuple[float, float, float]] | None):
+        self.warmup, self.table = warmup, table
+
+    def _coefficients(self, state: dict, after_warmup: int, batch: int) -> torch.Tensor | None:
+        if self.table is not None:
+            row = self.table[min(after_warmup, len(self.table) - 1)]
+            return torch.tensor(row, dtype=torch.float64).expand(batch, 3)
+        if "fit" not in state:
+            if "gram" not in state:
+                return None
+            state["fit"] = solve_coefficients(state["gram"], state["rhs"])
+            logging.info("%s: coefficients fitted on the warm-up steps (cond, previous cond, previous uncond): %s",
+                         NAME, "; ".join(", ".join(f"{v:.6g}" for v in row) for row in state["fit"].tolist()))
+        return state["fit"]
+
+    def main_call(self, executor, model, conds, x, timestep, model_options, state):
+        if conds[1] is None:
+            return executor(model, conds, x, timestep, model_options)
+        call = state.get("calls", 0)
+        state["calls"] = call + 1
+        prediction = prediction_type(model)
+        xf, sf = x.float(), timestep.float()
+        previous = state.get("previous")
+        if previous is not None and previous[0].shape != x.shape:
+            previous = None
+            for key in ("gram", "rhs", "fit"):
+                state.pop(key, None)
+        coefficients = None
+        if call >= self.warmup and previous is not None:
+            coefficients = self._coefficients(state, call - self.warmup, x.shape[0])
+        if coefficients is None:
+            out = executor(model, conds, x, timestep, model_options)
+            cond_out = to_model_output(xf, out[0].float(), sf, prediction)
+            uncond_out = to_model_output(xf, out[1].float(), sf, prediction)
+            if previous is not None and self.table is None:
+                gram, rhs = normal_equations([cond_out, previous[0], previous[1]], uncond_out)
+                if "gram" in state:
+                    gram, rhs = gram + state["gram"], rhs + state["rhs"]
+                state["gram"], state["rhs"] = gram, rhs
+            state["previous"] = (cond_out, uncond_out)
+            return out
+        out = executor(model, [conds[0], None] + conds[2:], x, timestep, model_options)
+        cond_out = to_model_output(xf, out[0].float(), sf, prediction)
+        uncond_out = linear_estimate([cond_out, previous[0], previous[1]], coefficients.to(cond_out.device))
+        state["previous"] = (cond_out, uncond_out)
+        out[1] = from_model_output(xf, uncond_out, sf, prediction).to(out[0].dtype)
+        return out

@@ -1,0 +1,62 @@
+"""LinearAG node (Castillo et al., arXiv 2312.12487)."""
+import math
+
+from comfy_api.latest import io
+
+from ..guiders.linear_ag import NAME, LinearAG
+from .common import NodeInputError, Number, model_patch_schema
+
+WARMUP = Number("warmup_steps", 5, 1, 1000, "Model calls at the start of the run that compute full CFG (cond and "
+                "uncond). With empty coefficients they are also the calibration data and must be at least 2. Not a "
+                "paper value (the paper calibrates offline); more warm-up gives a better fit and saves less.",
+                integer=True)
+COEFFICIENTS_TOOLTIP = ("Empty: fit the coefficients online, per sample, by least squares on the warm-up steps (the "
+                        "fit is logged). Otherwise 'b1, b2, b3' for eps_u = b1 eps_cond + b2 eps_cond(prev step) + b3 "
+                        "eps_uncond(prev step), or several such rows separated by ';', one per step after the "
+                        "warm-up (the last row repeats), e.g. pasted from a logged calibration run.")
+
+
+def parse_coefficients(text: str) -> list[tuple[float, float, float]] | None:
+    if not isinstance(text, str):
+        raise NodeInputError(f"{NAME}: 'coefficients' must be text, got {text!r}")
+    if not text.strip():
+        return None
+    rows = []
+    for row in text.split(";"):
+        if not row.strip():
+            continue
+        try:
+            values = tuple(float(v) for v in row.replace(",", " ").split())
+        except ValueError:
+            raise NodeInputError(f"{NAME}: 'coefficients' row {row.strip()!r} is not numbers") from None
+        if len(values) != 3 or not all(math.isfinite(v) for v in values):
+            raise NodeInputError(f"{NAME}: each 'coefficients' row needs 3 finite numbers (cond, previous cond, "
+                                 f"previous uncond), got {row.strip()!r}")
+        rows.append(values)
+    return rows or None
+
+
+class LinearAdaptiveGuidance(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return model_patch_schema(
+            "LinearAG", NAME, "nfe_savers",
+            "LinearAG (Castillo et al., arXiv 2312.12487). After full-CFG warm-up steps, the uncond pass is not run: "
+            "the uncond prediction is estimated, in eps/velocity space, as b1 * current cond + b2 * previous cond + "
+            "b3 * previous uncond estimate, then normal CFG. Coefficients are given or fitted online by least "
+            "squares on the warm-up steps (the paper fits per-timestep coefficients offline on calibration runs). "
+            "Cost: 2 model evaluations per step during warm-up, 1 after. No effect at cfg 1.",
+            [WARMUP.input(), io.String.Input("coefficients", default="", multiline=False,
+                                             tooltip=COEFFICIENTS_TOOLTIP)],
+            "The model with LinearAG.")
+
+    @classmethod
+    def execute(cls, model, warmup_steps: int, coefficients: str) -> io.NodeOutput:
+        warmup = WARMUP.check(NAME, warmup_steps)
+        table = parse_coefficients(coefficients)
+        if table is None and warmup < 2:
+            raise NodeInputError(f"{NAME}: 'warmup_steps' must be at least 2 to fit coefficients online "
+                                 f"(got {warmup}); give 'coefficients' to use 1")
+        patched = model.clone()
+        LinearAG(warmup, table).install(patched)
+        return io.NodeOutput(patched)
