@@ -1,6 +1,7 @@
 """CFG weight schedules (arXiv 2404.13040) and the guidance interval (arXiv 2404.07724) as a combine rule."""
-from ..core.schedules import in_interval, schedule_factor, scheduled_cfg
+from ..core.schedules import scheduled_cfg
 from .combine import CombineRule, Step
+from .schedule import Schedule
 
 
 class CFGScheduleRule(CombineRule):
@@ -8,14 +9,12 @@ class CFGScheduleRule(CombineRule):
 
     name = "CFG Schedule (Guidance Zoo)"
 
-    def __init__(self, kind: str, floor: float, sigma_low: float, sigma_high: float):
-        self.kind, self.floor, self.sigma_low, self.sigma_high = kind, floor, sigma_low, sigma_high
+    def __init__(self, schedule: Schedule):
+        self.schedule = schedule
 
     def outside(self, model_options: dict, sigma) -> bool:
-        return not in_interval(float(sigma.flatten()[0]), self.sigma_low, self.sigma_high)
+        return not self.schedule.active(model_options, sigma)
 
     def guided(self, step: Step):
-        if self.outside(step.model_options, step.sigma):
-            return step.cond
-        scale = scheduled_cfg(step.scale, schedule_factor(self.kind, step.progress, self.floor))
+        scale = scheduled_cfg(step.scale, self.schedule.factor(step.model_options, step.sigma))
         return step.uncond + scale * (step.cond - step.uncond)

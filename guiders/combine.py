@@ -16,6 +16,7 @@ import torch
 from ..core.apg import cond_for_linear_cfg
 from ..core.spaces import from_model_output, to_model_output
 from .run_state import SharedPatch, run_state
+from .schedule import progress, sampler_position
 
 
 def prediction_type(model) -> str:
@@ -48,17 +49,12 @@ class Step:
     @cached_property
     def index_and_count(self) -> tuple[int, int]:
         """Index of the current step in the run's schedule and the number of steps (0 of 1 when unknown)."""
-        sigmas = self.model_options.get("transformer_options", {}).get("sample_sigmas")
-        if sigmas is None or len(sigmas) < 2:
-            return 0, 1
-        index = int((sigmas[:-1].float().cpu() - self.sigma_value).abs().argmin())
-        return index, len(sigmas) - 1
+        return sampler_position(self.model_options, self.sigma)
 
     @property
     def progress(self) -> float:
         """0 at the first (noisiest) step, 1 at the last."""
-        index, count = self.index_and_count
-        return index / max(count - 1, 1)
+        return progress(self.model_options, self.sigma)
 
     def to_output(self, denoised: torch.Tensor) -> torch.Tensor:
         return to_model_output(self.x, denoised, self.sigma, self.prediction)

@@ -14,10 +14,12 @@ from .run_state import run_state
 class ExtraCondPass(MainCallHook):
     step_keys = ("output", "cond")
 
-    def __init__(self, perturbed_pass: PerturbedPass):
-        self.perturbed_pass = perturbed_pass
+    def __init__(self, perturbed_pass: PerturbedPass, active=None):
+        self.perturbed_pass, self.active = perturbed_pass, active
 
     def main_call(self, executor, model, conds, x, timestep, model_options, state):
+        if self.active is not None and not self.active(model_options, timestep):
+            return executor(model, conds, x, timestep, model_options)
         index = len(conds)
         pass_state = self.perturbed_pass.new_state(chunk=index)
         out = executor(model, conds + [conds[0]], x, timestep, self.perturbed_pass.options(model_options, pass_state))

@@ -7,6 +7,7 @@ from ..attention_patches.pag import pag_perturbation
 from ..guiders.extra_pass import ExtraCondPass
 from ..guiders.pag import PAGPostCFG
 from .common import CATEGORY, PREFIX, Number, NodeInputError
+from .schedule import SCHEDULE_TYPE
 
 NAME = "PAG (Guidance Zoo)"
 SCALE = Number("scale", 3.0, 0.0, 100.0, "PAG scale s (paper/diffusers default 3.0). 0 turns PAG off and costs nothing.")
@@ -33,12 +34,15 @@ class PAG(io.ComfyNode):
                                         "'middle' (default, the paper's mid block), 'input 4-8', 'output 0:1'. "
                                         "Flux/Chroma/Flux2: 'double 0-3', 'single 10' (default 'double 1'). "
                                         "SD3/Qwen-Image/Lumina2/Wan: 'block 1' (default). Comma-separate several."),
+                SCHEDULE_TYPE.Input("scale_schedule", optional=True,
+                                    tooltip="Optional Guidance Schedule: scale * f(t) inside its sigma interval; "
+                                            "outside it PAG's extra pass is not run."),
             ],
             outputs=[io.Model.Output(tooltip="The model with PAG added after its CFG step.")],
         )
 
     @classmethod
-    def execute(cls, model, scale: float, layers: str) -> io.NodeOutput:
+    def execute(cls, model, scale: float, layers: str, scale_schedule=None) -> io.NodeOutput:
         scale = SCALE.check(NAME, scale)
         try:
             lmap = layer_map(model)
@@ -48,7 +52,11 @@ class PAG(io.ComfyNode):
         patched = model.clone()
         if scale == 0:
             return io.NodeOutput(patched)
-        extra_pass = ExtraCondPass(PerturbedPass(lmap, chosen, pag_perturbation, NAME))
+        active = None
+        if scale_schedule is not None:
+            def active(model_options, sigma):
+                return scale_schedule.factor(model_options, sigma) > 0
+        extra_pass = ExtraCondPass(PerturbedPass(lmap, chosen, pag_perturbation, NAME), active)
         extra_pass.install(patched)
-        patched.set_model_sampler_post_cfg_function(PAGPostCFG(extra_pass, scale))
+        patched.set_model_sampler_post_cfg_function(PAGPostCFG(extra_pass, scale, scale_schedule))
         return io.NodeOutput(patched)

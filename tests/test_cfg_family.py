@@ -221,3 +221,26 @@ def test_bad_input_gives_a_clear_error_naming_the_node(name, inputs, message):
     with pytest.raises(NodeInputError, match=rf"\(Guidance Zoo\): .*{message}"):
         patch(tm.make_model("sd15"), name, **inputs)
     assert node.define_schema().display_name.endswith("(Guidance Zoo)")
+
+
+def test_a_guidance_schedule_on_pags_scale_skips_its_pass_outside_the_interval():
+    from guidance_zoo.nodes.schedule import GuidanceSchedule
+    model = tm.make_model("flux")
+    everywhere = GuidanceSchedule.execute("constant", 0.0, 0.0, 1000.0).result[0]
+    assert_close(tm.ksample(PAG.execute(model, 3.0, "", everywhere).result[0], "flux", cfg=CFG),
+                 tm.ksample(PAG.execute(model, 3.0, "").result[0], "flux", cfg=CFG))
+    window = GuidanceSchedule.execute("constant", 0.0, **middle_interval(model)).result[0]
+    counted, counter = tm.counted(PAG.execute(model, 3.0, "", window).result[0])
+    windowed = tm.ksample(counted, "flux", cfg=CFG, steps=6)
+    assert counter.calls == 6 and counter.samples == 2 * 6 + 3
+    assert max_diff(windowed, tm.ksample(model, "flux", cfg=CFG, steps=6)) > 1e-3
+    increasing = GuidanceSchedule.execute("linear", 0.0, 0.0, 1000.0).result[0]
+    counted, counter = tm.counted(PAG.execute(model, 3.0, "", increasing).result[0])
+    tm.ksample(counted, "flux", cfg=CFG, steps=6)
+    assert counter.samples == 2 * 6 + 5
+
+
+def test_guidance_schedule_rejects_an_empty_interval():
+    from guidance_zoo.nodes.schedule import GuidanceSchedule
+    with pytest.raises(NodeInputError, match=r"Guidance Schedule \(Guidance Zoo\): the interval is empty"):
+        GuidanceSchedule.execute("linear", 0.0, 2.0, 1.0)

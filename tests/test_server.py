@@ -97,7 +97,7 @@ def test_node_schema(object_info, node_id):
     if not info["category"].startswith("guidance_zoo/digits"):
         assert re.search(r"arXiv \d{4}\.\d{4,5}", info["description"]), info["description"]
         assert "model evaluations" in info["description"]
-        assert info["output"] in (["MODEL"], ["SAMPLER"], ["GUIDER"])
+        assert info["output"] in (["MODEL"], ["SAMPLER"], ["GUIDER"], ["GUIDANCE_SCHEDULE"])
     assert info.get("output_tooltips") and all(info["output_tooltips"])
     inputs = {**info["input"].get("required", {}), **info["input"].get("optional", {})}
     if info["output"] == ["MODEL"] and "model" in inputs:

@@ -1,0 +1,37 @@
+"""A guidance schedule: the weight-schedule factor (arXiv 2404.13040) inside a sigma interval (arXiv 2404.07724),
+zero outside. Used on the CFG scale (CFG Schedule node) and on our methods' own scales (a GUIDANCE_SCHEDULE input)."""
+from dataclasses import dataclass
+
+from ..core.schedules import in_interval, schedule_factor
+
+
+def sampler_position(model_options: dict, sigma) -> tuple[int, int]:
+    """Index of the current step in the run's sigma schedule and the number of steps (0 of 1 when unknown)."""
+    value = float(sigma.flatten()[0])
+    sigmas = model_options.get("transformer_options", {}).get("sample_sigmas")
+    if sigmas is None or len(sigmas) < 2:
+        return 0, 1
+    return int((sigmas[:-1].float().cpu() - value).abs().argmin()), len(sigmas) - 1
+
+
+def progress(model_options: dict, sigma) -> float:
+    """0 at the first (noisiest) step, 1 at the last."""
+    index, count = sampler_position(model_options, sigma)
+    return index / max(count - 1, 1)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    kind: str = "constant"
+    floor: float = 0.0
+    sigma_low: float = 0.0
+    sigma_high: float = 1000.0
+
+    def active(self, model_options: dict, sigma) -> bool:
+        return in_interval(float(sigma.flatten()[0]), self.sigma_low, self.sigma_high)
+
+    def factor(self, model_options: dict, sigma) -> float:
+        """The factor on a guidance scale at this step: 0 outside the interval."""
+        if not self.active(model_options, sigma):
+            return 0.0
+        return schedule_factor(self.kind, progress(model_options, sigma), self.floor)

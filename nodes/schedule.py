@@ -1,0 +1,49 @@
+"""Guidance Schedule node: a weight schedule and sigma interval to put on any of our methods' own scales."""
+from comfy_api.latest import io
+
+from ..core.schedules import SCHEDULES
+from ..guiders.schedule import Schedule
+from .common import CATEGORY, PREFIX, Number, NodeInputError, check_choice
+
+NAME = "Guidance Schedule (Guidance Zoo)"
+SCHEDULE_TYPE = io.Custom("GUIDANCE_SCHEDULE")
+FLOOR = Number("floor", 0.0, 0.0, 2.0, "Lowest factor on the guidance (the schedulers paper's clamp). 0 lets "
+               "increasing schedules start unguided.")
+SIGMA_LOW = Number("sigma_low", 0.0, 0.0, 1000.0, "Guidance interval: guide only while sigma_low < sigma <= "
+                   "sigma_high. 0 / 1000 = every step. The paper's SDXL interval is (0.28, 5.42]; flow models "
+                   "(Flux, SD3, Wan) have sigmas in [0, 1].", step=0.001)
+SIGMA_HIGH = Number("sigma_high", 1000.0, 0.0, 1000.0, "Upper end of the guidance interval (see sigma_low).",
+                    step=0.001)
+
+
+def schedule_inputs(default_kind: str) -> list:
+    return [io.Combo.Input("schedule", options=list(SCHEDULES), default=default_kind,
+                           tooltip="f(t), averaging 1 over the run: constant; linear 2t and cosine 1 - cos(pi t) "
+                                   "(increasing, t = 0 at the noisiest step); linear_decreasing, cosine_decreasing."),
+            FLOOR.input(), SIGMA_LOW.input(), SIGMA_HIGH.input()]
+
+
+def make_schedule(node: str, schedule: str, floor: float, sigma_low: float, sigma_high: float) -> Schedule:
+    check_choice(node, "schedule", schedule, SCHEDULES)
+    low, high = SIGMA_LOW.check(node, sigma_low), SIGMA_HIGH.check(node, sigma_high)
+    if low >= high:
+        raise NodeInputError(f"{node}: the interval is empty: sigma_low ({low}) must be below sigma_high ({high})")
+    return Schedule(schedule, FLOOR.check(node, floor), low, high)
+
+
+class GuidanceSchedule(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id=f"{PREFIX}Schedule", display_name=NAME, category=f"{CATEGORY}/cfg",
+            description="A guidance weight schedule (Wang et al., TMLR 2024, arXiv 2404.13040) within a guidance "
+                        "interval (Kynkaanniemi et al., NeurIPS 2024, arXiv 2404.07724), for the scale input of "
+                        "our other nodes (e.g. PAG's scale_schedule): their scale is multiplied by f(t) inside the "
+                        "interval and is 0 outside, where a method with an extra pass skips it. Costs no model "
+                        "evaluations itself; saves the extra pass's evaluations outside the interval.",
+            inputs=schedule_inputs("constant"),
+            outputs=[SCHEDULE_TYPE.Output(tooltip="Connect to a scale_schedule input.")])
+
+    @classmethod
+    def execute(cls, schedule: str, floor: float, sigma_low: float, sigma_high: float) -> io.NodeOutput:
+        return io.NodeOutput(make_schedule(NAME, schedule, floor, sigma_low, sigma_high))
