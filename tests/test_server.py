@@ -14,22 +14,12 @@ from PIL import Image
 
 import runtime_paths
 import standins
-from comfy_server import ComfyServer, PromptRejected
+from comfy_server import PromptRejected
+from server_fixtures import object_info, server  # noqa: F401
 
 APG_NAME = "APG (Guidance Zoo)"
 PAG_NAME = "PAG (Guidance Zoo)"
 SEEDS = itertools.count(1000)
-
-
-@pytest.fixture(scope="module")
-def server():
-    with ComfyServer(models_dir=standins.models_dir()) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def object_info(server):
-    return server.object_info()
 
 
 def our_node_ids() -> list[str]:

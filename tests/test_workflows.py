@@ -13,24 +13,13 @@ from PIL import Image
 
 import standins
 import workflow_format as wf
-from comfy_server import ComfyServer
+from server_fixtures import object_info, server  # noqa: F401
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKFLOWS = sorted(glob.glob(os.path.join(REPO, "workflows", "*.json")))
 NAMES = [os.path.basename(p) for p in WORKFLOWS]
 SEEDS = itertools.count(5000)
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-@pytest.fixture(scope="module")
-def server():
-    with ComfyServer(models_dir=standins.models_dir()) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def object_info(server):
-    return server.object_info()
 
 
 def test_expected_workflows_are_bundled():
