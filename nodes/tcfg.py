@@ -12,7 +12,7 @@ class TCFG(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return model_patch_schema(
             "TCFG", NAME, "cfg",
-            "Tangential Damping CFG (Kwon et al., arXiv 2503.18137). Per sample, projects the uncond score onto the "
+            "Tangential Damping CFG (arXiv 2503.18137). Per sample, projects the uncond score onto the "
             "top singular direction of [uncond; cond] scores, dropping its tangential part, then ordinary CFG. Same "
             "result as ComfyUI's core TCFG node, composable with our other rules. Cost: 2 model evaluations per step "
             "plus one 2 x N SVD per sample; no effect at cfg 1.", [], "The model with TCFG applied.")
