@@ -36,6 +36,15 @@ class AttentionCall:
     text_first: bool
     scale: float | None
     mask: torch.Tensor | None
+    grid: tuple[int, int] | None = None    # (h, w) of the image tokens where the layer tells it (UNets)
+
+    @property
+    def image(self) -> slice:
+        """The image tokens' positions in the sequence."""
+        n = self.q.shape[2]
+        if not self.joint or self.text_len == 0:
+            return slice(0, n)
+        return slice(self.text_len, n) if self.text_first else slice(0, n - self.text_len)
 
 
 Perturbation = Callable[[AttentionCall], torch.Tensor]
@@ -130,7 +139,7 @@ class PerturbedPass:
 
     def _call(self, state: PassState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
               keep_canonical: bool, scale: float | None, cond_or_uncond: list | None,
-              normal: Callable[[], torch.Tensor]) -> torch.Tensor:
+              normal: Callable[[], torch.Tensor], grid: tuple[int, int] | None = None) -> torch.Tensor:
         rows = self._rows(state, cond_or_uncond, q.shape[0], q.device)
         if rows is not None:
             if not rows.any():
@@ -143,7 +152,7 @@ class PerturbedPass:
             q=_to_canonical(q, head_dim, canonical, heads), k=_to_canonical(k, head_dim, canonical, heads),
             v=_to_canonical(v, head_dim, canonical, heads), layer=layer, joint=self.lmap.joint,
             text_len=state.text_len if self.lmap.joint else 0, text_first=self.lmap.text_first,
-            scale=scale, mask=mask)
+            scale=scale, mask=mask, grid=grid)
         if call.scale is None:
             call.scale = call.q.shape[-1] ** -0.5
         state.hits += 1
@@ -163,8 +172,10 @@ class PerturbedPass:
                 return optimized_attention(q, k, v, extra_options["n_heads"],
                                            attn_precision=extra_options.get("attn_precision"),
                                            transformer_options=extra_options)
+            shape = extra_options.get("activations_shape")
+            grid = (shape[-2], shape[-1]) if shape is not None and shape[-2] * shape[-1] == q.shape[1] else None
             return self._call(state, layer, q, k, v, extra_options["n_heads"], None, False, False, None,
-                              extra_options.get("cond_or_uncond"), normal)
+                              extra_options.get("cond_or_uncond"), normal, grid)
         return replace
 
     def _block_marker(self, layer: Layer, state: PassState, previous):

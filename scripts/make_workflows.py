@@ -122,6 +122,7 @@ WORKFLOWS = {
     "fdg_sdxl": lambda n: sdxl(n, "GuidanceZooFDG", [10.0, 2, 1.0, 1.0], 5.0, 130),
     "beta_cfg_sdxl": lambda n: sdxl(n, "GuidanceZooBetaCFG", [2.0, 2.0, 1.0], 7.5, 110),
     "adaptive_guidance_sdxl": lambda n: sdxl(n, "GuidanceZooAdaptiveGuidance", [0.991], 7.0, 60),
+    "seg_sdxl": lambda n: sdxl(n, "GuidanceZooSEG", [3.0, 9999999.0, ""], 5.0, 110),
 }
 
 

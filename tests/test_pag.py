@@ -10,7 +10,7 @@ from guidance_zoo.attention_patches.hook import PerturbedPass
 from guidance_zoo.attention_patches.layers import Layer, LayerMap, layer_map
 from guidance_zoo.attention_patches.pag import pag_perturbation
 from guidance_zoo.guiders.extra_pass import ExtraCondPass
-from guidance_zoo.guiders.pag import PAGPostCFG
+from guidance_zoo.guiders.perturbed_guidance import PerturbedGuidancePostCFG
 from guidance_zoo.nodes.common import NodeInputError
 from guidance_zoo.nodes.pag import PAG
 
@@ -25,7 +25,7 @@ def with_pass(model, perturbed_pass):
     patched = model.clone()
     extra_pass = ExtraCondPass(perturbed_pass)
     extra_pass.install(patched)
-    patched.set_model_sampler_post_cfg_function(PAGPostCFG(extra_pass, 3.0))
+    patched.set_model_sampler_post_cfg_function(PerturbedGuidancePostCFG(extra_pass, 3.0))
     return patched
 
 

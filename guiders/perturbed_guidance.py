@@ -1,11 +1,12 @@
-"""PAG (arXiv 2403.17377) as a post-CFG function fed by one extra, batched, perturbed cond pass."""
+"""Perturbation guidance (PAG arXiv 2403.17377, SEG arXiv 2408.00760, ...): a post-CFG function fed by one extra,
+batched, perturbed cond pass."""
 from ..core.pag import pag_extrapolate
 from .extra_pass import ExtraCondPass
 from .run_state import SharedPatch
 from .schedule import Schedule
 
 
-class PAGPostCFG(SharedPatch):
+class PerturbedGuidancePostCFG(SharedPatch):
     """D = D_cfg + s (D_c - D_perturbed), D_c the model's own cond prediction; at cfg 1 this is PAG alone."""
 
     def __init__(self, extra_pass: ExtraCondPass, scale: float, schedule: Schedule | None = None):
