@@ -46,6 +46,7 @@ DEFAULT_CFGS = (4.0, 12.0)
 # the cfg scales a node is run at (matched with plain CFG at the same scale); nodes not listed get DEFAULT_CFGS
 CFG_FOR = {
     "GuidanceZooPAG": (1.0, 4.0),        # PAG alone (the paper's unconditional use) and on top of CFG 4
+    "GuidanceZooSEG": (1.0, 4.0),        # likewise for SEG
 }
 # node ids never benchmarked here (not a sampling-time model patch for this model, or need inputs it lacks)
 SKIP = set()
@@ -68,6 +69,11 @@ CLAIMS = {
                                    "evaluations (uncond pass dropped once cond and uncond agree)",
     "GuidanceZooCFGSchedule": "CFG schedules (arXiv 2404.13040): increasing schedules improve quality/diversity at "
                               "equal adherence",
+    "GuidanceZooFasterCacheCFGCache": "FasterCache CFG-Cache (arXiv 2410.19355): CFG's quality with fewer model "
+                                      "evaluations (uncond reused from cache)",
+    "GuidanceZooLinearAG": "LinearAG (arXiv 2312.12487): CFG's quality with fewer model evaluations (uncond "
+                           "replaced by a linear estimate)",
+    "GuidanceZooSEG": "SEG (arXiv 2408.00760): better sample quality without CFG by blurring attention energy",
 }
 GLOBAL_SEED = 1000
 
@@ -112,8 +118,9 @@ def settings(only: list[str] | None = None):
         short = node_id.removeprefix("GuidanceZoo")
         for cfg in CFG_FOR.get(node_id, DEFAULT_CFGS):
             out.append((f"{short} @ cfg {cfg:g}", node_id, node, defaults, cfg))
-    if only:
-        out = [s for s in out if any(o.lower() in s[0].lower() for o in only)]
+    if only:  # exact labels ('APG @ cfg 12', 'CFG 4') or a method name for all its settings ('APG')
+        wanted = [o.lower() for o in only]
+        out = [s for s in out if s[0].lower() in wanted or s[0].lower().split(" @ ")[0] in wanted]
     return out
 
 
@@ -215,7 +222,7 @@ def sheet(rows, path: str, per_row: int = 2, cell: int = 3):
     except TypeError:
         font = ImageFont.load_default()
     px = dm.IMAGE_SIZE * cell
-    label_w, pad = 190, 4
+    label_w, pad = 230, 4
     w = label_w + 10 * (per_row * (px + 1) + pad)
     h = 24 + len(rows) * (px + pad)
     img = Image.new("RGB", (w, h), "white")
@@ -267,7 +274,8 @@ def main(argv=None) -> int:
         seconds = time.time() - t0
         row = {k: (float(np.mean([p[k] for p in per_group])), float(np.std([p[k] for p in per_group])))
                for k in KEYS}
-        row.update(label=label, node_id=node_id, inputs=inputs, cfg=cfg, seconds=seconds,
+        summary = node.define_schema().description.split(". ")[0] if node is not None else ""
+        row.update(label=label, node_id=node_id, inputs=inputs, cfg=cfg, seconds=seconds, summary=summary,
                    nfe=nfe / (args.groups * len(labels)))
         results.append(row)
         print(f"{label:32s} " + " ".join(fmt_row(row, args.groups)) + f"  nfe {row['nfe']:.0f}  {seconds:.1f} s",
@@ -322,7 +330,7 @@ def write_markdown(results, judge, args, total):
     ]
     cfg1 = base.get(1.0)
     for row in results:
-        claim = CLAIMS.get(row["node_id"], "(claim not recorded)") if row["node_id"] != "CFG" else \
+        claim = CLAIMS.get(row["node_id"], row.get("summary", "")) if row["node_id"] != "CFG" else \
             (CLAIMS["CFG"] if row["cfg"] == BASELINE_CFGS[0] else "")
         settings_text = ", ".join(f"{k} {v!r}" if isinstance(v, str) else f"{k} {v:g}"
                                   for k, v in row["inputs"].items())

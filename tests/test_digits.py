@@ -132,9 +132,9 @@ def test_reduced_benchmark_run(tmp_path):
     rows = [l for l in text.splitlines() if l.startswith("| ") and not l.startswith("| setting")]
     assert len(rows) == 3, text
     assert any(r.startswith("| APG @ cfg 4") for r in rows)
-    nfe = {r.split(" |")[0]: float(r.split("|")[8]) for r in rows}
-    assert nfe["| CFG 4"] == 8.0           # 2 evaluations per step, 4 steps
-    assert nfe["| PAG @ cfg 1 (scale 3, layers '')"] == 8.0   # cond + perturbed at cfg 1
+    nfe = {r.split("|")[1].strip().split(" (")[0]: float(r.split("|")[8]) for r in rows}
+    assert nfe["CFG 4"] == 8.0            # 2 evaluations per step, 4 steps
+    assert nfe["PAG @ cfg 1"] == 8.0      # cond + perturbed at cfg 1
     assert (tmp_path / "benchmark_sheet.png").stat().st_size > 0
     assert np.isfinite([float(c.split()[0]) for r in rows for c in r.split("|")[2:8]]).all()
 
