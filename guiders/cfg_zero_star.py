@@ -15,6 +15,6 @@ class CFGZeroStarRule(CombineRule):
         if self.mode == "comfyui_core":
             alpha = optimized_scale(step.x - step.cond, step.x - step.uncond).to(step.cond.dtype)
             return alpha * step.uncond + step.scale * (step.cond - alpha * step.uncond)
-        if step.index_and_count[0] < self.zero_init_steps:
+        if step.prediction == "flow" and step.index_and_count[0] < self.zero_init_steps:
             return step.x.clone()
         return step.x - cfg_zero_star(step.x - step.cond, step.x - step.uncond, step.scale)

@@ -6,8 +6,9 @@ from .common import Number, check_choice, model_patch_schema
 
 NAME = "CFG-Zero* (Guidance Zoo)"
 ZERO_STEPS = Number("zero_init_steps", 1, 0, 1000, "Official zero-init: the first N steps output zero velocity "
-                    "(the paper zeroes about 4% of steps; 1 = the first step). Ignored in comfyui_core mode.",
-                    integer=True)
+                    "(the paper zeroes about 4% of steps; 1 = the first step). Flow models only (Flux, SD3, Wan...): "
+                    "on eps/v models a zeroed step leaves the latent far noisier than the schedule expects, so it is "
+                    "not applied there. Ignored in comfyui_core mode.", integer=True)
 
 
 class CFGZeroStar(io.ComfyNode):

@@ -244,3 +244,9 @@ def test_guidance_schedule_rejects_an_empty_interval():
     from guidance_zoo.nodes.schedule import GuidanceSchedule
     with pytest.raises(NodeInputError, match=r"Guidance Schedule \(Guidance Zoo\): the interval is empty"):
         GuidanceSchedule.execute("linear", 0.0, 2.0, 1.0)
+
+
+def test_cfg_zero_star_zero_init_applies_to_flow_models_only():
+    model = tm.make_model("sd15")
+    assert_close(tm.ksample(patch(model, "cfg_zero_star", zero_init_steps=3), "sd15", cfg=CFG),
+                 tm.ksample(patch(model, "cfg_zero_star", zero_init_steps=0), "sd15", cfg=CFG))
