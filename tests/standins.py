@@ -29,7 +29,6 @@ Use `models_dir()` to get (and build on first use) the folder. Building runs in 
 (`python tests/standins.py --build DIR`) so the calling process does not have to import ComfyUI.
 """
 import fcntl
-import math
 import os
 import shutil
 import subprocess
@@ -107,30 +106,13 @@ def _runtime_python() -> str:
 # building (runs in the subprocess, imports ComfyUI in library mode)
 # --------------------------------------------------------------------------------------------------------------
 
-def _init_random_(module, seed: int):
-    """comfy.ops skips weight init (weights are torch.empty garbage): fill every tensor deterministically."""
-    import torch
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            if p.ndim >= 2:
-                p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(p[0].numel()))
-            elif name.endswith("bias"):
-                p.copy_(torch.randn(p.shape, generator=g) * 0.02)
-            else:  # norm scales, modulation vectors, tokens
-                p.copy_(1.0 + torch.randn(p.shape, generator=g) * 0.02)
-        for name, b in module.named_buffers():
-            if name.endswith("pos_embed") and b.dtype.is_floating_point:  # SD3 registers it uninitialised
-                b.copy_(torch.randn(b.shape, generator=g) * 0.02)
-    return module
-
-
 def _unet_state_dict(cls, config: dict, seed: int):
     import torch
+    from random_init import init_random_
     mc = cls(dict(config))
     mc.set_inference_dtype(torch.float32, None)
     model = mc.get_model({}, "", device=torch.device("cpu"))
-    return _init_random_(model.diffusion_model, seed).state_dict()
+    return init_random_(model.diffusion_model, seed).state_dict()
 
 
 def _save(sd: dict, path: str):
@@ -167,6 +149,7 @@ def build(root: str):
     sys.path.insert(0, HERE)
     import runtime_paths
     runtime_paths.use_comfyui()
+    from random_init import init_random_
     import torch
     import comfy.model_management  # noqa: F401  (after args.cpu)
     import comfy.supported_models as sm
@@ -178,8 +161,8 @@ def build(root: str):
     models = os.path.join(root, "models")
     unet = _unet_state_dict(sm.SD15, SD15_MIN, 0)
     clip = comfy.sd1_clip.SD1ClipModel()  # CLIP-L from comfy/sd1_clip_config.json
-    clip_sd = {k: v for k, v in _init_random_(clip.clip_l.transformer, 1).state_dict().items() if "position_ids" not in k}
-    taesd = _init_random_(comfy.taesd.taesd.TAESD(latent_channels=4), 2).state_dict()
+    clip_sd = {k: v for k, v in init_random_(clip.clip_l.transformer, 1).state_dict().items() if "position_ids" not in k}
+    taesd = init_random_(comfy.taesd.taesd.TAESD(latent_channels=4), 2).state_dict()
     taesd["vae_scale"], taesd["vae_shift"] = torch.tensor(1.0), torch.tensor(0.0)
     ckpt = {"model.diffusion_model." + k: v for k, v in unet.items()}
     ckpt.update({"cond_stage_model.transformer." + k: v for k, v in clip_sd.items()})
@@ -192,12 +175,12 @@ def build(root: str):
     _save(_unet_state_dict(sm.SD3, SD3_TINY, 3), os.path.join(models, "diffusion_models", SD3_UNET))
     _save(_unet_state_dict(sm.WAN21_T2V, WAN21_TINY, 4), os.path.join(models, "diffusion_models", WAN21_UNET))
 
-    taesd16 = _init_random_(comfy.taesd.taesd.TAESD(latent_channels=16), 5).state_dict()
+    taesd16 = init_random_(comfy.taesd.taesd.TAESD(latent_channels=16), 5).state_dict()
     taesd16["vae_scale"], taesd16["vae_shift"] = torch.tensor(1.0), torch.tensor(0.0)
     _save(taesd16, os.path.join(models, "vae", VAE_16CH))
     wan_vae = comfy.ldm.wan.vae.WanVAE(dim=8, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
                                        temperal_downsample=[False, True, True], dropout=0.0)
-    _save(_init_random_(wan_vae, 6).state_dict(), os.path.join(models, "vae", VAE_WAN21))
+    _save(init_random_(wan_vae, 6).state_dict(), os.path.join(models, "vae", VAE_WAN21))
 
     with open(os.path.join(root, "DONE"), "w") as f:
         f.write(VERSION + "\n")

@@ -2,9 +2,9 @@
 
 Adapted from ../shared/reference/tiny_models.py. Everything is seeded, so outputs are deterministic.
 """
-import math
 
 import runtime_paths
+from random_init import init_random_
 
 runtime_paths.use_comfyui()
 
@@ -64,23 +64,6 @@ FAMILIES = {
 }
 UNETS = ("sd15", "sdxl")
 DITS = tuple(f for f in FAMILIES if f not in UNETS)
-
-
-def init_random_(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """comfy.ops skips weight init; fill every parameter (and SD3's pos_embed buffer) deterministically."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            if p.ndim >= 2:
-                p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(p[0].numel()))
-            elif name.endswith("bias"):
-                p.copy_(torch.randn(p.shape, generator=g) * 0.02)
-            else:
-                p.copy_(1.0 + torch.randn(p.shape, generator=g) * 0.02)
-        for name, b in module.named_buffers():
-            if name.endswith("pos_embed") and b.dtype.is_floating_point:
-                b.copy_(torch.randn(b.shape, generator=g) * 0.02)
-    return module
 
 
 def make_model(family: str, seed: int = 0, dtype: torch.dtype = torch.float32) -> comfy.model_patcher.ModelPatcher:
