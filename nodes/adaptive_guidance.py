@@ -6,7 +6,7 @@ from ..guiders.main_call import UncondSkip
 from .common import Number, model_patch_schema
 
 NAME = "Adaptive Guidance (Guidance Zoo)"
-THRESHOLD = Number("threshold", 0.991, 0.0, 1.0, "Cosine similarity of the cond and uncond predictions above which "
+THRESHOLD = Number("threshold", 0.991, 0.0, 1.0, "Cosine similarity of the cond and uncond denoised predictions above which "
                    "guidance stops for the rest of the run (0.99-0.999; community default 0.991). Lower saves more.",
                    step=0.0001)
 
@@ -17,7 +17,8 @@ class AdaptiveGuidance(io.ComfyNode):
         return model_patch_schema(
             "AdaptiveGuidance", NAME, "nfe_savers",
             "Adaptive Guidance (Castillo et al., arXiv 2312.12487). Watches the cosine similarity of the cond and "
-            "uncond predictions (per sample, in eps/velocity space); once it passes the threshold, CFG is truncated "
+            "uncond denoised predictions (per sample; eps-space similarity stays near 1 on real eps models and "
+            "would stop guidance at once); once it passes the threshold, CFG is truncated "
             "and the rest of the run uses the cond prediction alone, without running the uncond pass. Cost: 2 model "
             "evaluations per step until the switch, 1 after. No effect at cfg 1.",
             [THRESHOLD.input()], "The model with Adaptive Guidance.")
