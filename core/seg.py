@@ -53,7 +53,11 @@ def seg_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: floa
         blurred = q.clone()
         blurred[:, :, image] = blur_queries(q[:, :, image], grid, sigma)
         return chunked_attention(blurred, k, v, scale, mask).to(dtype)
-    out = chunked_attention(q, k, v, scale, mask) if image != slice(0, q.shape[2]) else torch.empty_like(v)
+    out = torch.empty_like(v)
+    text = slice(image.stop, q.shape[2]) if image.start == 0 else slice(0, image.start)
+    if text.start < text.stop:
+        text_mask = None if mask is None else mask[:, :, text] if mask.shape[2] > 1 else mask
+        out[:, :, text] = chunked_attention(q[:, :, text], k, v, scale, text_mask)
     mean = q[:, :, image].mean(dim=2, keepdim=True)
     if mask is None or mask.shape[2] == 1:
         row = chunked_attention(mean, k, v, scale, mask)

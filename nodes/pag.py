@@ -3,7 +3,7 @@ from comfy_api.latest import io
 
 from ..attention_patches.pag import pag_perturbation
 from .common import Number, model_patch_schema
-from .perturbation import layer_and_schedule_inputs, patch_with_perturbation
+from .perturbation import layer_and_schedule_inputs, patch_with_perturbation, resolve_layers
 
 NAME = "PAG (Guidance Zoo)"
 SCALE = Number("scale", 3.0, 0.0, 100.0, "PAG scale s (paper/diffusers default 3.0). 0 turns PAG off and costs nothing.")
@@ -24,5 +24,6 @@ class PAG(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, scale: float, layers: str, scale_schedule=None) -> io.NodeOutput:
-        return io.NodeOutput(patch_with_perturbation(model, NAME, SCALE.check(NAME, scale), layers, scale_schedule,
-                                                     pag_perturbation))
+        scale = SCALE.check(NAME, scale)
+        return io.NodeOutput(patch_with_perturbation(model, NAME, scale, resolve_layers(model, NAME, layers),
+                                                     scale_schedule, pag_perturbation))

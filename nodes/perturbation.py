@@ -2,7 +2,7 @@
 from comfy_api.latest import io
 
 from ..attention_patches.hook import Perturbation, PerturbedPass
-from ..attention_patches.layers import layer_map
+from ..attention_patches.layers import Layer, LayerMap, layer_map
 from ..guiders.extra_pass import ExtraCondPass
 from ..guiders.perturbed_guidance import PerturbedGuidancePostCFG
 from .common import NodeInputError
@@ -20,13 +20,19 @@ def layer_and_schedule_inputs() -> list:
                                         "it the extra pass is not run.")]
 
 
-def patch_with_perturbation(model, node: str, scale: float, layers: str, schedule, perturbation: Perturbation):
-    """Clone the model and add D + scale * (D_c - D_perturbed) with one batched extra pass; scale 0 adds nothing."""
+def resolve_layers(model, node: str, layers: str) -> tuple[LayerMap, list[Layer]]:
+    """The model's layer map and the chosen layers, or a NodeInputError naming the node."""
     try:
         lmap = layer_map(model)
-        chosen = lmap.parse(layers)
+        return lmap, lmap.parse(layers)
     except ValueError as error:
         raise NodeInputError(f"{node}: {error}") from None
+
+
+def patch_with_perturbation(model, node: str, scale: float, chosen: tuple[LayerMap, list[Layer]], schedule,
+                            perturbation: Perturbation):
+    """Clone the model and add D + scale * (D_c - D_perturbed) with one batched extra pass; scale 0 adds nothing."""
+    lmap, layers = chosen
     patched = model.clone()
     if scale == 0:
         return patched
@@ -34,7 +40,7 @@ def patch_with_perturbation(model, node: str, scale: float, layers: str, schedul
     if schedule is not None:
         def active(model_options, sigma):
             return schedule.factor(model_options, sigma) > 0
-    extra_pass = ExtraCondPass(PerturbedPass(lmap, chosen, perturbation, node), active)
+    extra_pass = ExtraCondPass(PerturbedPass(lmap, layers, perturbation, node), active)
     extra_pass.install(patched)
     patched.set_model_sampler_post_cfg_function(PerturbedGuidancePostCFG(extra_pass, scale, schedule))
     return patched

@@ -1,11 +1,10 @@
 """SEG node: Smoothed Energy Guidance (arXiv 2408.00760) on every architecture."""
 from comfy_api.latest import io
 
-from ..attention_patches.layers import layer_map
 from ..attention_patches.seg import seg_perturbation
 from ..core.seg import INFINITE_BLUR
 from .common import NodeInputError, Number, model_patch_schema
-from .perturbation import layer_and_schedule_inputs, patch_with_perturbation
+from .perturbation import layer_and_schedule_inputs, patch_with_perturbation, resolve_layers
 
 NAME = "SEG (Guidance Zoo)"
 SCALE = Number("scale", 3.0, 0.0, 100.0, "SEG scale s (official SDXL default 3.0). 0 turns SEG off and costs nothing.")
@@ -31,11 +30,12 @@ class SEG(io.ComfyNode):
     @classmethod
     def execute(cls, model, scale: float, blur_sigma: float, layers: str, scale_schedule=None) -> io.NodeOutput:
         sigma = SIGMA.check(NAME, blur_sigma)
-        if sigma < INFINITE_BLUR and layer_map(model).family != "unet":
+        chosen = resolve_layers(model, NAME, layers)
+        if sigma < INFINITE_BLUR and chosen[0].family != "unet":
             raise NodeInputError(f"{NAME}: a finite blur_sigma needs the token grid, which only UNets (SD1.5, SDXL) "
                                  f"provide; use infinite blur ({INFINITE_BLUR:g} or more) on this "
-                                 f"{layer_map(model).model_name} model")
+                                 f"{chosen[0].model_name} model")
         if sigma <= 0:
             raise NodeInputError(f"{NAME}: 'blur_sigma' must be above 0 (use {INFINITE_BLUR:g} or more for infinite blur)")
-        return io.NodeOutput(patch_with_perturbation(model, NAME, SCALE.check(NAME, scale), layers, scale_schedule,
+        return io.NodeOutput(patch_with_perturbation(model, NAME, SCALE.check(NAME, scale), chosen, scale_schedule,
                                                      seg_perturbation(sigma)))
