@@ -87,6 +87,22 @@ def _wrap(draw, text: str, font, width: int) -> list[str]:
     return lines + ([line] if line else [])
 
 
+def _draw_title(draw, title_lines: list[str], pad: int, line_h: int, small) -> None:
+    for i, text in enumerate(title_lines):
+        draw.text((pad, pad + i * line_h), text, fill=(60, 60, 60), font=small)
+
+
+def _draw_column_label(draw, x: int, y: int, name_lines: list[str], label_lines: list[str], font, small,
+                       line_h: int) -> None:
+    """A column's name (bold size) and its settings label, top-down from (x, y)."""
+    for text in name_lines:
+        draw.text((x, y), text, fill="black", font=font)
+        y += line_h + 4
+    for text in label_lines:
+        draw.text((x, y), text, fill=(70, 70, 70), font=small)
+        y += line_h
+
+
 def contact_sheet(columns: list[tuple[str, str, Image.Image | None]], title: str, path: str, cell: int):
     """columns: (name, label, image or None when it failed); one column each, label above the image."""
     font, small = _font(16), _font(12)
@@ -98,16 +114,10 @@ def contact_sheet(columns: list[tuple[str, str, Image.Image | None]], title: str
     top = pad + len(title_lines) * line_h + pad
     sheet = Image.new("RGB", (pad + len(columns) * (cell + pad), top + label_h + cell + pad), "white")
     draw = ImageDraw.Draw(sheet)
-    for i, text in enumerate(title_lines):
-        draw.text((pad, pad + i * line_h), text, fill=(60, 60, 60), font=small)
+    _draw_title(draw, title_lines, pad, line_h, small)
     for col, ((name, label, image), (name_lines, label_lines)) in enumerate(zip(columns, labels)):
-        x, y = pad + col * (cell + pad), top
-        for text in name_lines:
-            draw.text((x, y), text, fill="black", font=font)
-            y += line_h + 4
-        for text in label_lines:
-            draw.text((x, y), text, fill=(70, 70, 70), font=small)
-            y += line_h
+        x = pad + col * (cell + pad)
+        _draw_column_label(draw, x, top, name_lines, label_lines, font, small, line_h)
         box = (x, top + label_h, x + cell, top + label_h + cell)
         if image is None:
             draw.rectangle(box, outline=(200, 0, 0), width=3)
@@ -215,19 +225,13 @@ def digits_sheet(columns, title: str, path: str, tile: int = 48):
     height = top + label_h + 10 * (tile + gap) + pad
     sheet = Image.new("RGB", (pad + left + len(columns) * (col_w + pad), height), "white")
     draw = ImageDraw.Draw(sheet)
-    for i, text in enumerate(title_lines):
-        draw.text((pad, pad + i * line_h), text, fill=(60, 60, 60), font=small)
+    _draw_title(draw, title_lines, pad, line_h, small)
     y0 = top + label_h
     for digit in range(10):
         draw.text((pad + 4, y0 + digit * (tile + gap) + tile // 2 - 8), str(digit), fill="black", font=font)
     for col, ((name, label, grid), (name_lines, label_lines)) in enumerate(zip(columns, labels)):
-        x, y = pad + left + col * (col_w + pad), top
-        for text in name_lines:
-            draw.text((x, y), text, fill="black", font=font)
-            y += line_h + 4
-        for text in label_lines:
-            draw.text((x, y), text, fill=(70, 70, 70), font=small)
-            y += line_h
+        x = pad + left + col * (col_w + pad)
+        _draw_column_label(draw, x, top, name_lines, label_lines, font, small, line_h)
         if grid is None:
             draw.rectangle((x, y0, x + col_w, y0 + 10 * (tile + gap)), outline=(200, 0, 0), width=3)
             draw.text((x + 10, y0 + 5 * tile), "FAILED", fill=(200, 0, 0), font=font)
