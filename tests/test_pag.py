@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+from support_matrix import cases
 import comfy.patcher_extension
 from comfy_extras.nodes_pag import PerturbedAttentionGuidance as CorePAG
 
@@ -38,7 +39,7 @@ def assert_close(a, b):
 
 
 @pytest.mark.parametrize("path", list(SAMPLE))
-@pytest.mark.parametrize("family", tm.UNETS)
+@pytest.mark.parametrize("family", cases("PAG", tm.UNETS))
 @pytest.mark.parametrize("cfg", [1.0, 4.0])
 def test_pag_equals_core_pag_on_unets(family, path, cfg):
     model = tm.make_model(family)
@@ -48,7 +49,7 @@ def test_pag_equals_core_pag_on_unets(family, path, cfg):
     assert_close(ours, core)
 
 
-@pytest.mark.parametrize("family", tm.DITS)
+@pytest.mark.parametrize("family", cases("PAG", tm.DITS))
 def test_pag_changes_the_output_on_every_dit_where_core_pag_does_nothing(family):
     model = tm.make_model(family)
     plain = tm.ksample(model, family, cfg=4.0)

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import tiny_models as tm
+from support_matrix import cases
 
 from guidance_zoo.core.seg import blur_queries, gaussian_kernel_size, seg_attention
 from guidance_zoo.nodes.common import NodeInputError
@@ -40,7 +41,7 @@ def test_blur_keeps_a_constant_grid_and_uses_the_official_kernel_size():
     assert gaussian_kernel_size(1.0, 64) == 7 and gaussian_kernel_size(1.5, 64) == 9 and gaussian_kernel_size(9, 4) == 3
 
 
-@pytest.mark.parametrize("family", list(tm.FAMILIES))
+@pytest.mark.parametrize("family", cases("SEG", tm.FAMILIES))
 def test_seg_changes_the_output_on_every_family(family):
     model = tm.make_model(family)
     plain = tm.ksample(model, family, cfg=4.0)
