@@ -83,16 +83,20 @@ def patch_node(graph, source, node_type, widgets, height):
     return node
 
 
-def sdxl(name, node_type, widgets, cfg, height=110):
+def sdxl(name, node_type, widgets, cfg, height=110, checkpoint="sd_xl_base_1.0.safetensors", size=1024):
     g = Graph()
-    ckpt = g.node("CheckpointLoaderSimple", (40, 200), (320, 100), ["sd_xl_base_1.0.safetensors"],
+    ckpt = g.node("CheckpointLoaderSimple", (40, 200), (320, 100), [checkpoint],
                   outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")])
     model = patch_node(g, ckpt, node_type, widgets, height)
     positive, negative = text(g, ckpt, POSITIVE, 80, True), text(g, ckpt, NEGATIVE, 290, False)
-    latent = g.node("EmptyLatentImage", (480, 500), (320, 110), [1024, 1024, 1], outputs=[("LATENT", "LATENT")])
+    latent = g.node("EmptyLatentImage", (480, 500), (320, 110), [size, size, 1], outputs=[("LATENT", "LATENT")])
     sample_and_save(g, model, positive, negative, latent, ckpt, 2, 30, cfg, "dpmpp_2m", "karras",
                     f"guidance_zoo/{name}")
     return g.finish(name)
+
+
+def sd15(name, node_type, widgets, cfg, height=110):
+    return sdxl(name, node_type, widgets, cfg, height, checkpoint="v1-5-pruned-emaonly.safetensors", size=512)
 
 
 def wan(name, node_type, widgets, cfg, height=90):
@@ -123,6 +127,8 @@ WORKFLOWS = {
     "beta_cfg_sdxl": lambda n: sdxl(n, "GuidanceZooBetaCFG", [2.0, 2.0, 1.0], 7.5, 110),
     "adaptive_guidance_sdxl": lambda n: sdxl(n, "GuidanceZooAdaptiveGuidance", [0.991], 7.0, 60),
     "seg_sdxl": lambda n: sdxl(n, "GuidanceZooSEG", [3.0, 9999999.0, ""], 5.0, 110),
+    "scfg_sd15": lambda n: sd15(n, "GuidanceZooSCFG", [0.8, 3.0, 15.0, ""], 7.5, 130),
+    "scfg_sdxl": lambda n: sdxl(n, "GuidanceZooSCFG", [0.8, 3.0, 15.0, ""], 7.0, 130),
 }
 
 
