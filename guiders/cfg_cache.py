@@ -16,6 +16,7 @@ from ..core.cfg_cache import estimate_uncond, frequency_deltas
 from ..core.spaces import from_model_output, to_model_output
 from .combine import prediction_type
 from .main_call import MainCallHook
+from .schedule import diffusers_timestep  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -26,22 +27,6 @@ class TimestepRange:
 
     def __contains__(self, t: float) -> bool:
         return self.low < t < self.high
-
-
-def diffusers_timestep(model, sigma: torch.Tensor, model_options: dict) -> float:
-    """The 0-1000 timestep diffusers would report at this sigma (see the module docstring)."""
-    import comfy.model_sampling as ms
-    sampling = model.model_sampling
-    s = sigma.flatten()[:1]
-    if prediction_type(model) == "flow":
-        return 1000.0 * float(s)
-    if isinstance(sampling, ms.ModelSamplingDiscrete) and not isinstance(sampling, ms.ModelSamplingDiscreteEDM):
-        return float(sampling.timestep(s.to(sampling.sigmas.device)))
-    sigmas = model_options.get("transformer_options", {}).get("sample_sigmas")
-    if sigmas is None or len(sigmas) < 3:
-        return 1000.0
-    index = int((sigmas[:-1].float().cpu() - float(s)).abs().argmin())
-    return 1000.0 * (1.0 - index / (len(sigmas) - 2))
 
 
 class CFGCache(MainCallHook):

@@ -2,6 +2,8 @@
 zero outside. Used on the CFG scale (CFG Schedule node) and on our methods' own scales (a GUIDANCE_SCHEDULE input)."""
 from dataclasses import dataclass
 
+import torch
+
 from ..core.schedules import in_interval, schedule_factor
 
 
@@ -35,3 +37,21 @@ class Schedule:
         if not self.active(model_options, sigma):
             return 0.0
         return schedule_factor(self.kind, progress(model_options, sigma), self.floor)
+
+
+def diffusers_timestep(model, sigma: torch.Tensor, model_options: dict) -> float:
+    """The 0-1000 timestep diffusers would report at this sigma: the DDPM timestep of discrete eps/v models
+    (model_sampling.timestep), 1000 * sigma for flow models (FlowMatch schedulers' timestep), and 1000 * (1 - progress)
+    for any other sampling type (EDM-style, where diffusers has no such scale)."""
+    import comfy.model_sampling as ms
+    sampling = model.model_sampling
+    s = sigma.flatten()[:1]
+    if isinstance(sampling, ms.CONST):
+        return 1000.0 * float(s)
+    if isinstance(sampling, ms.ModelSamplingDiscrete) and not isinstance(sampling, ms.ModelSamplingDiscreteEDM):
+        return float(sampling.timestep(s.to(sampling.sigmas.device)))
+    sigmas = model_options.get("transformer_options", {}).get("sample_sigmas")
+    if sigmas is None or len(sigmas) < 3:
+        return 1000.0
+    index = int((sigmas[:-1].float().cpu() - float(s)).abs().argmin())
+    return 1000.0 * (1.0 - index / (len(sigmas) - 2))

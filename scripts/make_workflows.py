@@ -129,6 +129,8 @@ WORKFLOWS = {
     "seg_sdxl": lambda n: sdxl(n, "GuidanceZooSEG", [3.0, 9999999.0, ""], 5.0, 110),
     "scfg_sd15": lambda n: sd15(n, "GuidanceZooSCFG", [0.8, 3.0, 15.0, ""], 7.5, 130),
     "scfg_sdxl": lambda n: sdxl(n, "GuidanceZooSCFG", [0.8, 3.0, 15.0, ""], 7.0, 130),
+    "icg_sdxl": lambda n: sdxl(n, "GuidanceZooICG", [], 5.0, 40),
+    "tsg_sdxl": lambda n: sdxl(n, "GuidanceZooTSG", [3.0, 0.25, 400.0, 1000.0], 4.0, 130),
 }
 
 

@@ -1,0 +1,113 @@
+"""TSG (Sadat et al., ICLR 2025, arXiv 2407.02687): the uncond pass is replaced by the cond pass with a perturbed
+time-step embedding, D = D(x, t_emb~, c) + w (D(x, t_emb, c) - D(x, t_emb~, c)), t_emb~ = t_emb + s t^alpha std(t_emb) n
+(App. G's power schedule, t in [0, 1], n per sample and per model call), only for diffusers timesteps in
+[t_min, t_max]; outside that interval both passes are equal, so the uncond pass is skipped (the step is cond only).
+
+Hook: the positive entries take the place of the negative in the step's batched cond/uncond call, and for that call an
+APPLY_MODEL wrapper puts a PyTorch forward hook on the model's time-embedding module (the output of the MLP on
+the sinusoidal features, before class/pooled/guidance embeddings are added) that perturbs the rows of the uncond
+chunk only (prepended, so hooks of other packs see the perturbed embedding). The hook exists only while that call runs; model code and forwards are untouched, and other hooks and
+wrappers keep running. The embedding is perturbed where it is computed, so every block sees it (the paper perturbs
+it for the first N layers on its UNet/DiT settings).
+"""
+from __future__ import annotations
+
+import uuid
+
+import torch
+
+import comfy.model_patcher
+import comfy.patcher_extension
+
+from ..core.tsg import perturbed_time_embedding
+from .main_call import MainCallHook
+from .sample_noise import SampleNoise, sample_noise
+from .schedule import diffusers_timestep
+
+NAME = "TSG (Guidance Zoo)"
+WRAPPER_KEY = "guidance_zoo_tsg"
+# where each architecture computes its time-step embedding (first match wins)
+EMBEDDING_MODULES = ("time_embed",                          # SD1.5 / SDXL UNet
+                     "time_in",                             # Flux, Flux2, HunyuanVideo
+                     "t_embedder",                          # SD3 / MMDiT, Lumina2
+                     "time_embedding",                      # Wan 2.x
+                     "time_text_embed.timestep_embedder",   # Qwen-Image
+                     "distilled_guidance_layer")            # Chroma (its time/guidance modulation approximator)
+
+
+def time_embedding_module(diffusion_model: torch.nn.Module) -> torch.nn.Module | None:
+    """The module whose output is the time-step embedding of a diffusion model, or None."""
+    for path in EMBEDDING_MODULES:
+        module = diffusion_model
+        for name in path.split("."):
+            module = getattr(module, name, None)
+            if module is None:
+                break
+        if isinstance(module, torch.nn.Module):
+            return module
+    return None
+
+
+def _uncond_rows(cond_or_uncond: list, batch: int, rows: int, device) -> torch.Tensor:
+    """Boolean mask of the embedding rows that belong to uncond chunks (index 1) of a batched call."""
+    per_chunk = batch // max(len(cond_or_uncond), 1)
+    flags = torch.tensor([c == 1 for c in cond_or_uncond for _ in range(per_chunk)], dtype=torch.bool, device=device)
+    return flags.repeat_interleave(rows // batch)
+
+
+class TSG(MainCallHook):
+    def __init__(self, scale: float, alpha: float, t_min: float, t_max: float):
+        self.scale, self.alpha, self.t_min, self.t_max = scale, alpha, t_min, t_max
+
+    def main_call(self, executor, model, conds, x, timestep, model_options, state):
+        if conds[1] is None:
+            return executor(model, conds, x, timestep, model_options)
+        t = diffusers_timestep(model, timestep, model_options)
+        if not self.t_min <= t <= self.t_max:
+            out = executor(model, [conds[0], None] + conds[2:], x, timestep, model_options)
+            out[1] = out[0]
+            return out
+        noise = sample_noise(model_options, self, x, "tsg")
+        copies = [dict(entry, uuid=uuid.uuid4()) for entry in conds[0]]
+        hits = []
+        options = comfy.model_patcher.create_model_options_clone(model_options)
+        comfy.patcher_extension.add_wrapper_with_key(
+            comfy.patcher_extension.WrappersMP.APPLY_MODEL, WRAPPER_KEY,
+            self._wrapper(noise, min(max(t / 1000.0, 0.0), 1.0), x.shape[0], hits),
+            options.setdefault("transformer_options", {}))
+        out = executor(model, [conds[0], copies] + conds[2:], x, timestep, options)
+        if not hits:
+            raise RuntimeError(f"{NAME}: this model never computed its time-step embedding through "
+                               f"{', '.join(EMBEDDING_MODULES)}; this model variant is not supported")
+        return out
+
+    def _wrapper(self, noise: SampleNoise, t: float, samples: int, hits: list):
+        def wrapper(executor, x, *args, **kwargs):
+            options = args[4] if len(args) > 4 else kwargs.get("transformer_options", {})
+            cond_or_uncond = options.get("cond_or_uncond") or []
+            module = time_embedding_module(executor.class_obj.diffusion_model)
+            if 1 not in cond_or_uncond or module is None:
+                return executor(x, *args, **kwargs)
+            batch = x.shape[0]
+
+            def hook(_module, _inputs, output):
+                if not isinstance(output, torch.Tensor) or output.shape[0] % batch:
+                    return output
+                rows = _uncond_rows(cond_or_uncond, batch, output.shape[0], output.device)
+                per_sample = (output.shape[0] // batch,) + tuple(output.shape[1:])
+                draws = noise.batch(samples, per_sample, output.device)
+                chunks = int(rows.sum()) // (samples * per_sample[0])
+                draws = draws.repeat((chunks,) + (1,) * len(per_sample))
+                grouped = output[rows].reshape(draws.shape)
+                perturbed = perturbed_time_embedding(grouped, draws, t, self.scale, self.alpha)
+                output = output.clone()
+                output[rows] = perturbed.reshape((-1,) + tuple(output.shape[1:]))
+                hits.append(True)
+                return output
+
+            handle = module.register_forward_hook(hook, prepend=True)
+            try:
+                return executor(x, *args, **kwargs)
+            finally:
+                handle.remove()
+        return wrapper

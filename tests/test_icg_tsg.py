@@ -1,0 +1,191 @@
+"""ICG and TSG (arXiv 2407.02687) on real ComfyUI with tiny models: kernels, what the uncond pass really receives,
+effect, batch, fp16, repeatability, model-call counts, independence from the negative prompt, bad input."""
+import pytest
+import torch
+
+import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+import comfy.patcher_extension
+
+from guidance_zoo.core.icg import independent_condition
+from guidance_zoo.core.tsg import perturbed_time_embedding
+from guidance_zoo.guiders.schedule import diffusers_timestep
+from guidance_zoo.guiders.tsg import time_embedding_module
+from guidance_zoo.nodes.common import NodeInputError
+from guidance_zoo.nodes.icg import IndependentConditionGuidance
+from guidance_zoo.nodes.tsg import TimeStepGuidance
+
+CFG = 4.0
+FAMILIES = ("sd15", "flux", "wan21")
+TSG_EVERYWHERE = dict(noise_scale=3.0, alpha=0.25, t_min=0.0, t_max=1000.0)
+
+
+def icg(model):
+    return IndependentConditionGuidance.execute(model).result[0]
+
+
+def tsg(model, **overrides):
+    return TimeStepGuidance.execute(model, **dict(TSG_EVERYWHERE, **overrides)).result[0]
+
+
+METHODS = {"ICG": icg, "TSG": tsg}
+
+
+def assert_close(a, b, tol=1e-4):
+    torch.testing.assert_close(a, b, rtol=tol, atol=tol * float(b.abs().max()))
+
+
+def spy_apply_model(model, record):
+    """A clone whose APPLY_MODEL calls are recorded: (conditioning kwargs, cond_or_uncond, sigma)."""
+    def spy(executor, x, t, c_concat=None, c_crossattn=None, control=None, transformer_options={}, **kwargs):
+        record.append(dict(context=c_crossattn, y=kwargs.get("y"), chunks=list(transformer_options["cond_or_uncond"]),
+                           sigma=t))
+        return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
+    clone = model.clone()
+    clone.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, "guidance_zoo_test_spy", spy)
+    return clone
+
+
+def test_icg_kernel_matches_each_samples_statistics():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(3, 7, 16, generator=g) * torch.tensor([0.5, 2.0, 4.0]).view(3, 1, 1) + 1.5
+    noise = torch.randn(3, 7, 16, generator=g)
+    out = independent_condition(real, noise)
+    for i in range(3):
+        torch.testing.assert_close(out[i], real[i].mean() + real[i].std() * noise[i])
+    assert independent_condition(real[1:2], noise[1:2]).equal(out[1:2])
+
+
+def test_tsg_kernel_is_the_papers_power_schedule():
+    g = torch.Generator().manual_seed(1)
+    emb, noise = torch.randn(2, 32, generator=g) * 3.0, torch.randn(2, 32, generator=g)
+    out = perturbed_time_embedding(emb, noise, 0.64, 3.0, 0.25)
+    expected = torch.stack([emb[i] + 3.0 * 0.64 ** 0.25 * emb[i].std() * noise[i] for i in range(2)])
+    torch.testing.assert_close(out, expected)
+    assert perturbed_time_embedding(emb, noise, 0.64, 0.0, 0.25).equal(emb)
+
+
+@pytest.mark.parametrize("family", ("sd15", "sdxl", "sd3", "flux"))
+def test_icg_uncond_pass_gets_a_random_condition_with_the_prompts_statistics(family):
+    positive, negative = tm.make_conds(family, seed=1)
+    record = []
+    tm.ksample(spy_apply_model(icg(tm.make_model(family)), record), family, cfg=CFG, steps=2, seeds=(0, 1),
+               conds=(positive, negative))
+    assert len(record) == 2 and all(r["chunks"] == [1, 0] or r["chunks"] == [0, 1] for r in record)
+    real = positive[0][0][0]
+    drawn = []
+    for r in record:
+        rows = r["context"].chunk(2)
+        uncond = rows[r["chunks"].index(1)]
+        cond = rows[r["chunks"].index(0)]
+        assert uncond.shape == cond.shape == (2,) + real.shape
+        assert not torch.allclose(uncond, negative[0][0].expand_as(uncond))
+        tolerance = 5.0 / real.numel() ** 0.5
+        for i in range(2):
+            assert abs(float(uncond[i].mean() - real.mean())) < tolerance * float(real.std())
+            assert abs(float(uncond[i].std() / real.std()) - 1) < tolerance
+        assert not torch.allclose(uncond[0], uncond[1])
+        drawn.append(uncond)
+        if tm.FAMILIES[family][3]:
+            pooled = positive[0][1]["pooled_output"]
+            y = r["y"].chunk(2)[r["chunks"].index(1)]
+            y_cond = r["y"].chunk(2)[r["chunks"].index(0)]
+            width = pooled.shape[-1]
+            assert not torch.allclose(y[:, :width], y_cond[:, :width])
+            torch.testing.assert_close(y[:, width:], y_cond[:, width:])  # SDXL's size embeddings stay the prompt's
+    assert not torch.allclose(drawn[0], drawn[1])  # redrawn at every model call
+
+
+@pytest.mark.parametrize("family", ("sd15", "flux", "wan21", "qwen_image"))
+def test_tsg_perturbs_only_the_uncond_rows_time_embedding_by_the_papers_rule(family):
+    model = tsg(tm.make_model(family), noise_scale=2.0, alpha=1.0)
+    module = time_embedding_module(model.get_model_object("diffusion_model"))
+    seen = []
+    handle = module.register_forward_hook(lambda _m, _i, out: seen.append(out.detach().clone()))
+    record = []
+    try:
+        tm.ksample(spy_apply_model(model, record), family, cfg=CFG, steps=3)
+    finally:
+        handle.remove()
+    assert len(seen) == len(record) == 3
+    for out, r in zip(seen, record):
+        cond, uncond = out.chunk(2)[r["chunks"].index(0)], out.chunk(2)[r["chunks"].index(1)]
+        t = diffusers_timestep(model.model, r["sigma"][:1], {}) / 1000.0
+        if t == 0:  # t^alpha = 0: no perturbation (the last step of a discrete schedule)
+            torch.testing.assert_close(uncond, cond, rtol=0, atol=0)
+            continue
+        n = (uncond - cond) / (2.0 * t * cond.float().std())
+        assert abs(float(n.mean())) < 0.25 and abs(float(n.std()) - 1.0) < 0.25, (float(n.mean()), float(n.std()))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("name", list(METHODS))
+def test_method_changes_the_output_and_ignores_the_negative_prompt(name, family):
+    model = tm.make_model(family)
+    positive, negative = tm.make_conds(family, seed=1)
+    _, other_negative = tm.make_conds(family, seed=5)
+    plain = tm.ksample(model, family, cfg=CFG, conds=(positive, negative))
+    out = tm.ksample(METHODS[name](model), family, cfg=CFG, conds=(positive, negative))
+    assert torch.isfinite(out).all()
+    assert float((out - plain).abs().max()) > 1e-3 * float(plain.abs().max())
+    torch.testing.assert_close(tm.ksample(METHODS[name](model), family, cfg=CFG, conds=(positive, other_negative)),
+                               out, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("name", list(METHODS))
+def test_method_batch_of_two_equals_two_single_runs(name, family):
+    model = METHODS[name](tm.make_model(family))
+    both = tm.ksample(model, family, cfg=CFG, seeds=(3, 4))
+    for i, seed in enumerate((3, 4)):
+        assert_close(both[i:i + 1], tm.ksample(model, family, cfg=CFG, seeds=(seed,)))
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_method_is_finite_in_fp16_repeats_exactly_and_depends_on_the_seed(name):
+    model = METHODS[name](tm.make_model("sd15", dtype=torch.float16))
+    first = tm.ksample(model, "sd15", cfg=8.0, steps=4)
+    assert torch.isfinite(first).all()
+    torch.testing.assert_close(tm.ksample(model, "sd15", cfg=8.0, steps=4), first, rtol=0, atol=0)
+    flux = METHODS[name](tm.make_model("flux"))
+    assert not torch.equal(tm.guider_sample(flux, "flux", seeds=(1,)), tm.guider_sample(flux, "flux", seeds=(2,)))
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_method_costs_two_evaluations_per_step_in_one_call_and_nothing_at_cfg_one(name):
+    model = tm.make_model("sd15")
+    counted, counter = tm.counted(METHODS[name](model))
+    tm.ksample(counted, "sd15", cfg=CFG, steps=6)
+    assert counter.samples == 12 and counter.calls == 6
+    print(f"{name}: {counter.samples} evaluations in 6 steps")
+    at_one, one_counter = tm.counted(METHODS[name](model))
+    torch.testing.assert_close(tm.ksample(at_one, "sd15", cfg=1.0, steps=6), tm.ksample(model, "sd15", cfg=1.0, steps=6),
+                               rtol=0, atol=0)
+    assert one_counter.samples == 6
+
+
+def test_tsg_skips_the_uncond_pass_outside_its_interval():
+    model = tm.make_model("sd15")
+    counted, counter = tm.counted(tsg(model, t_min=400.0, t_max=1000.0))
+    tm.ksample(counted, "sd15", cfg=CFG, steps=10)
+    sampling = model.get_model_object("model_sampling")
+    sigmas = comfy.samplers.calculate_sigmas(sampling, "normal", 10)[:-1]
+    inside = sum(400.0 <= float(sampling.timestep(s.view(1))) <= 1000.0 for s in sigmas)
+    assert 0 < inside < 10 and counter.samples == 10 + inside
+    print(f"TSG [400, 1000]: {counter.samples} evaluations in 10 steps ({inside} inside the interval)")
+    cond_only = tm.ksample(tsg(model, t_min=1000.0, t_max=1000.0), "sd15", cfg=CFG, steps=4)
+    torch.testing.assert_close(cond_only, tm.ksample(model, "sd15", cfg=1.0, steps=4), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("inputs,message", [
+    (dict(noise_scale=float("nan")), "noise_scale"), (dict(alpha=-1.0), "alpha"), (dict(t_max=2000.0), "t_max"),
+    (dict(t_min=800.0, t_max=200.0), "interval is empty")])
+def test_tsg_rejects_bad_input_naming_the_node(inputs, message):
+    with pytest.raises(NodeInputError, match=f"TSG.*{message}"):
+        tsg(tm.make_model("sd15"), **inputs)
+
+
+def test_tsg_refuses_a_model_without_a_time_embedding_it_knows():
+    model = tm.make_model("sd15")
+    del model.model.diffusion_model.time_embed
+    with pytest.raises(NodeInputError, match="TSG.*time-step embedding"):
+        tsg(model)
