@@ -99,6 +99,28 @@ def sd15(name, node_type, widgets, cfg, height=110):
     return sdxl(name, node_type, widgets, cfg, height, checkpoint="v1-5-pruned-emaonly.safetensors", size=512)
 
 
+def spg_sdxl(name):
+    """SPG on SDXL: a style image (LoadImage -> VAEEncode) as the style reference."""
+    g = Graph()
+    ckpt = g.node("CheckpointLoaderSimple", (40, 200), (320, 100), ["sd_xl_base_1.0.safetensors"],
+                  outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")])
+    image = g.node("LoadImage", (40, -420), (320, 320), ["example.png", "image"], outputs=[("IMAGE", "IMAGE"),
+                   ("MASK", "MASK")], title="Style image")
+    encode = g.node("VAEEncode", (40, -60), (210, 50), [], inputs=[("pixels", "IMAGE"), ("vae", "VAE")],
+                    outputs=[("LATENT", "LATENT")])
+    g.link(image, 0, encode, "pixels")
+    g.link(ckpt, 2, encode, "vae")
+    model = g.node("GuidanceZooSPG", (420, -150), (320, 110), [3.0, ""],
+                   inputs=[("model", "MODEL"), ("style_latent", "LATENT")], outputs=[("MODEL", "MODEL")])
+    g.link(ckpt, 0, model, "model")
+    g.link(encode, 0, model, "style_latent")
+    positive, negative = text(g, ckpt, POSITIVE, 80, True), text(g, ckpt, "", 290, False)
+    latent = g.node("EmptyLatentImage", (480, 500), (320, 110), [1024, 1024, 1], outputs=[("LATENT", "LATENT")])
+    sample_and_save(g, model, positive, negative, latent, ckpt, 2, 50, 7.0, "euler", "normal",
+                    f"guidance_zoo/{name}")
+    return g.finish(name)
+
+
 def wan(name, node_type, widgets, cfg, height=90):
     g = Graph()
     unet = g.node("UNETLoader", (40, 60), (320, 82), ["wan2.1_t2v_1.3B_fp16.safetensors", "default"],
@@ -131,6 +153,7 @@ WORKFLOWS = {
     "scfg_sdxl": lambda n: sdxl(n, "GuidanceZooSCFG", [0.8, 3.0, 15.0, ""], 7.0, 130),
     "icg_sdxl": lambda n: sdxl(n, "GuidanceZooICG", [], 5.0, 40),
     "tsg_sdxl": lambda n: sdxl(n, "GuidanceZooTSG", [3.0, 0.25, 400.0, 1000.0], 4.0, 130),
+    "spg_sdxl": spg_sdxl,
 }
 
 

@@ -177,6 +177,9 @@ class ComfyServer:
             os.symlink(os.path.abspath(self.models_dir), os.path.join(self.base, "models"))
         for sub in ("input", "output", "temp", "user"):
             os.makedirs(os.path.join(self.base, sub), exist_ok=True)
+        example = os.path.join(comfyui, "input", "example.png")  # ComfyUI's own sample input image
+        if os.path.exists(example):
+            shutil.copy(example, os.path.join(self.base, "input"))
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = os.path.join(self.base, "server.log")

@@ -1,0 +1,69 @@
+"""SPG's (arXiv 2508.11476) style K/V injection for the hook layer, on every family.
+
+One model call carries two extra conds: the style reference (the noised style latent with the negative prompt) and
+the style branch (the generation with the negative prompt). In the chosen self/joint attention layers the branch's
+rows attend to the reference rows' keys and values instead of their own. When ComfyUI runs both in one call the K/V
+come from the same call; if it splits the call, the reference chunk (given the higher cond index, which ComfyUI runs
+first) leaves its K/V in the pass state for the branch chunk. Every other row, and every row of other layers, gets its
+normal attention through whatever was installed before.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..core.pag import additive_mask
+from ..core.seg import chunked_attention
+from .hook import PassState, PerturbedPass, _from_canonical, _to_canonical
+from .layers import Layer
+
+
+class StyleState(PassState):
+    """A pass state with the reference chunk's index and the K/V it left per layer."""
+
+    def __init__(self, targets: set[Layer], chunk: int, ref_chunk: int):
+        super().__init__(targets, chunk)
+        self.ref_chunk = ref_chunk
+        self.kv: dict[Layer, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _chunk_rows(cond_or_uncond: list | None, chunk: int, batch: int) -> slice | None:
+    chunks = list(cond_or_uncond or [])
+    if chunk not in chunks:
+        return None
+    per = batch // len(chunks)
+    return slice(chunks.index(chunk) * per, (chunks.index(chunk) + 1) * per)
+
+
+class StyleKVInjection(PerturbedPass):
+    """A PerturbedPass whose chosen layers hand the reference rows' K/V to the style branch's rows."""
+
+    def new_state(self, chunk: int | None = None, ref_chunk: int | None = None) -> StyleState:
+        return StyleState(set(self.layers), chunk, ref_chunk)
+
+    def _call(self, state: StyleState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
+              keep_canonical: bool, scale: float | None, cond_or_uncond: list | None, normal, grid=None):
+        ref = _chunk_rows(cond_or_uncond, state.ref_chunk, q.shape[0])
+        branch = _chunk_rows(cond_or_uncond, state.chunk, q.shape[0])
+        out = normal()
+        if branch is None:
+            if ref is not None:
+                state.kv[layer] = (k[ref], v[ref])
+            return out
+        if ref is not None:
+            k_ref, v_ref = k[ref], v[ref]
+        elif layer in state.kv:
+            k_ref, v_ref = state.kv.pop(layer)
+        else:
+            raise RuntimeError(f"{self.owner}: the style reference's keys and values did not reach layer "
+                               f"{layer.name} before the style branch")
+        head_dim = q.shape[-1] if canonical else q.shape[-1] // heads
+        q_b = _to_canonical(q[branch], head_dim, canonical, heads)
+        k_s, v_s = (_to_canonical(t, head_dim, canonical, heads) for t in (k_ref, v_ref))
+        if mask is not None and mask.ndim > 2 and mask.shape[0] == q.shape[0] > 1:
+            mask = mask[branch]
+        attended = chunked_attention(q_b.float(), k_s.float(), v_s.float(),
+                                     scale if scale is not None else head_dim ** -0.5,
+                                     additive_mask(mask, torch.float32))
+        state.hits += 1
+        out[branch] = _from_canonical(attended, keep_canonical).to(out.dtype)
+        return out
