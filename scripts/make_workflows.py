@@ -139,6 +139,23 @@ def wan(name, node_type, widgets, cfg, height=90):
     return g.finish(name)
 
 
+def flux(name, node_type, widgets, height=90):
+    """Flux dev at cfg 1 (its guidance embedding instead of CFG), so a perturbation node guides alone."""
+    g = Graph()
+    unet = g.node("UNETLoader", (40, 60), (320, 82), ["flux1-dev.safetensors", "default"], outputs=[("MODEL", "MODEL")])
+    clip = g.node("DualCLIPLoader", (40, 200), (320, 130), ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux",
+                                                            "default"], outputs=[("CLIP", "CLIP")])
+    vae = g.node("VAELoader", (40, 380), (320, 58), ["ae.safetensors"], outputs=[("VAE", "VAE")])
+    model = patch_node(g, unet, node_type, widgets, height)
+    positive, negative = text(g, clip, POSITIVE, 80, True), text(g, clip, "", 290, False)
+    guidance = g.node("FluxGuidance", (860, -60), (320, 58), [3.5], inputs=[("conditioning", "CONDITIONING")],
+                      outputs=[("CONDITIONING", "CONDITIONING")])
+    g.link(positive, 0, guidance, "conditioning")
+    latent = g.node("EmptySD3LatentImage", (480, 500), (320, 110), [1024, 1024, 1], outputs=[("LATENT", "LATENT")])
+    sample_and_save(g, model, guidance, negative, latent, vae, 0, 20, 1.0, "euler", "simple", f"guidance_zoo/{name}")
+    return g.finish(name)
+
+
 WORKFLOWS = {
     "cfg_schedule_sdxl": lambda n: sdxl(n, "GuidanceZooCFGSchedule", ["linear", 0.0, 0.28, 5.42, True], 7.0, 160),
     "tcfg_sdxl": lambda n: sdxl(n, "GuidanceZooTCFG", [], 7.0, 40),
@@ -154,6 +171,10 @@ WORKFLOWS = {
     "icg_sdxl": lambda n: sdxl(n, "GuidanceZooICG", [], 5.0, 40),
     "tsg_sdxl": lambda n: sdxl(n, "GuidanceZooTSG", [3.0, 0.25, 400.0, 1000.0], 4.0, 130),
     "spg_sdxl": spg_sdxl,
+    "pladis_sdxl": lambda n: sdxl(n, "GuidanceZooPLADIS", [2.0, 1.5, ""], 7.0, 110),
+    "pladis_wan": lambda n: wan(n, "GuidanceZooPLADIS", [2.0, 1.5, ""], 6.0, 110),
+    "asag_sdxl": lambda n: sdxl(n, "GuidanceZooASAG", [1.5, 1.0, 2, ""], 5.0, 160),
+    "asag_flux": lambda n: flux(n, "GuidanceZooASAG", [1.5, 1.0, 2, ""], 160),
 }
 
 

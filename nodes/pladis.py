@@ -1,0 +1,46 @@
+"""PLADIS node: sparse cross-attention extrapolation (arXiv 2503.07677) on UNets and Wan, no extra pass."""
+from comfy_api.latest import io
+
+from ..attention_patches.cross_attention import check_cross_attention, install_cross_attention
+from ..attention_patches.layers import layer_map
+from ..attention_patches.pladis import pladis_cross_attention
+from .common import NodeInputError, Number, model_patch_schema
+
+NAME = "PLADIS (Guidance Zoo)"
+SCALE = Number("scale", 2.0, 0.0, 10.0, "lambda: attention = lambda * entmax(S) + (1 - lambda) * softmax(S) "
+               "(paper default 2.0; 1 = sparse attention alone). 0 is plain attention and costs nothing.")
+ALPHA = Number("alpha", 1.5, 1.1, 2.0, "Sparsity of alpha-entmax: 1.5 = entmax-1.5 (paper default), 2.0 = "
+               "sparsemax (the paper's other option); both exact by sorting, other values by bisection.")
+LAYERS_TOOLTIP = ("Cross-attention layers to change; empty = all of them (the paper's setting). UNets: 'input 4-8', "
+                  "'middle', 'output 0:1'; Wan: 'block 0-9'. Comma-separate several.")
+
+
+class PLADIS(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return model_patch_schema(
+            "PLADIS", NAME, "attention",
+            "PLADIS (Kim & Sim, arXiv 2503.07677). In every text cross-attention layer the attention weights become "
+            "lambda * alpha-entmax(S) + (1 - lambda) * softmax(S), extrapolating from dense towards sparse attention "
+            "computed from the same logits. No extra pass: it changes every branch of whatever guidance runs (CFG, "
+            "PAG, ...) and works on guidance-distilled models at cfg 1. Works on SD1.5, SDXL and Wan (its "
+            "cross-attention); joint-attention models (SD3, Flux, Flux2, Chroma, Qwen-Image, Lumina2) have no "
+            "separate cross-attention and are refused. Computed in fp32, query rows in chunks. Cost: 1 model "
+            "evaluation per branch, so 2 per step with CFG and 1 at cfg 1 (no extra evaluation).",
+            [SCALE.input(), ALPHA.input(),
+             io.String.Input("layers", default="", multiline=False, tooltip=LAYERS_TOOLTIP)],
+            "The model with PLADIS cross-attention.")
+
+    @classmethod
+    def execute(cls, model, scale: float, alpha: float, layers: str) -> io.NodeOutput:
+        scale, alpha = SCALE.check(NAME, scale), ALPHA.check(NAME, alpha)
+        try:
+            lmap = layer_map(model)
+            check_cross_attention(lmap)
+            chosen = lmap.parse(layers) if (layers or "").strip() else lmap.layers
+            patched = model.clone()
+            if scale != 0:
+                install_cross_attention(patched, lmap, chosen, pladis_cross_attention(scale, alpha), NAME)
+        except ValueError as error:
+            raise NodeInputError(f"{NAME}: {error}") from None
+        return io.NodeOutput(patched)

@@ -1,0 +1,273 @@
+"""PLADIS: sparse kernels against independent references, and the node on real ComfyUI with tiny models."""
+import pytest
+import torch
+
+import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+from memory_probe import growth_exponent
+from support_matrix import cases
+
+from guidance_zoo.attention_patches.layers import layer_map
+from guidance_zoo.core.pladis import entmax15, entmax_bisect, pladis_attention, sparse_weights, sparsemax
+from guidance_zoo.nodes.common import NodeInputError
+from guidance_zoo.nodes.pag import PAG
+from guidance_zoo.nodes.pladis import PLADIS
+
+CROSS = ("sd15", "sdxl", "wan21")
+JOINT = ("sd3", "flux", "flux2", "chroma", "qwen_image", "lumina2")
+
+
+def pladis(model, scale=2.0, alpha=1.5, layers=""):
+    return PLADIS.execute(model, scale, alpha, layers).result[0]
+
+
+def max_diff(a, b):
+    return float((a - b).abs().max())
+
+
+def assert_close(a, b):
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
+
+
+def threshold_by_bisection(z: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Reference alpha-entmax: p = [(alpha - 1) z - tau]_+^(1/(alpha - 1)), tau found by plain bisection in float64."""
+    z = z.double() * (alpha - 1)
+    low, high = z.amax(-1, keepdim=True) - 1, z.amax(-1, keepdim=True)
+    for _ in range(200):
+        tau = (low + high) / 2
+        over = (z - tau).clamp_min(0).pow(1 / (alpha - 1)).sum(-1, keepdim=True) >= 1
+        low, high = torch.where(over, tau, low), torch.where(over, high, tau)
+    return (z - low).clamp_min(0).pow(1 / (alpha - 1))
+
+
+def reference_pladis(q, k, v, scale, lam, alpha):
+    scores = (q.double() @ k.double().transpose(-1, -2)) * scale
+    weights = lam * threshold_by_bisection(scores, alpha) + (1 - lam) * torch.softmax(scores, -1)
+    return (weights @ v.double()).float()
+
+
+def logits(*shape, seed=0, spread=3.0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)) * spread
+
+
+# ---------------------------------------------------------------------------------------------------- kernels
+
+@pytest.mark.parametrize("alpha,kernel", [(2.0, sparsemax), (1.5, entmax15)])
+def test_exact_kernels_match_the_bisection_reference_and_are_sparse_distributions(alpha, kernel):
+    z = logits(4, 3, 11, 17)
+    p = kernel(z)
+    torch.testing.assert_close(p.double(), threshold_by_bisection(z, alpha), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(p.sum(-1), torch.ones(p.shape[:-1]))
+    assert bool((p >= 0).all()) and float((p == 0).float().mean()) > 0.3
+    torch.testing.assert_close(kernel(z + 7.0), p)
+
+
+def test_sparsemax_is_the_euclidean_projection_onto_the_simplex():
+    z = logits(50, 9, seed=3, spread=1.0)
+    p = sparsemax(z)
+    g = torch.Generator().manual_seed(4)
+    for _ in range(20):
+        other = torch.softmax(torch.randn(50, 9, generator=g) * 3, -1)
+        assert bool(((p - z).norm(dim=-1) <= (other - z).norm(dim=-1) + 1e-6).all())
+    torch.testing.assert_close(sparsemax(torch.zeros(2, 5)), torch.full((2, 5), 0.2))
+
+
+@pytest.mark.parametrize("alpha", [1.5, 2.0, 1.25])
+def test_bisection_entmax_agrees_with_the_exact_rules(alpha):
+    z = logits(6, 13, seed=5)
+    torch.testing.assert_close(entmax_bisect(z, alpha).double(), threshold_by_bisection(z, alpha), atol=1e-5, rtol=1e-5)
+    if alpha in (1.5, 2.0):
+        torch.testing.assert_close(sparse_weights(z, alpha), entmax_bisect(z, alpha), atol=1e-5, rtol=1e-5)
+
+
+def test_masked_logits_get_zero_weight():
+    z = logits(3, 8, seed=6)
+    z[:, 2] = float("-inf")
+    for kernel in (sparsemax, entmax15):
+        p = kernel(z)
+        assert bool(torch.isfinite(p).all()) and bool((p[:, 2] == 0).all())
+
+
+@pytest.mark.parametrize("alpha", [1.5, 2.0])
+@pytest.mark.parametrize("lam", [0.0, 1.0, 2.0])
+def test_chunked_pladis_attention_equals_the_full_matrix_formula(alpha, lam):
+    g = torch.Generator().manual_seed(7)
+    q, k, v = torch.randn(2, 3, 13, 8, generator=g), torch.randn(2, 3, 6, 8, generator=g), torch.randn(2, 3, 6, 8, generator=g)
+    out = pladis_attention(q * 2, k, v, 0.35, lam, alpha, chunk=5)
+    torch.testing.assert_close(out, reference_pladis(q * 2, k, v, 0.35, lam, alpha), atol=1e-5, rtol=1e-5)
+    change = pladis_attention(q * 2, k, v, 0.35, lam, alpha, residual_only=True, chunk=4)
+    plain = torch.softmax(q * 2 @ k.transpose(-1, -2) * 0.35, -1) @ v
+    torch.testing.assert_close(plain + change, out, atol=1e-5, rtol=1e-5)
+
+
+def test_pladis_attention_memory_is_linear_in_tokens_at_a_fixed_chunk():
+    def run(n):
+        q = torch.randn(1, 2, n, 8)
+        return lambda: pladis_attention(q, q, q, 0.35, 2.0, 1.5, chunk=128)
+
+    def full(n):
+        q = torch.randn(1, 2, n, 8)
+        return lambda: torch.softmax(q @ q.transpose(-1, -2), -1) @ q
+    chunked = growth_exponent(lambda n: run(n)(), tokens=(512, 2048))
+    assert chunked < 1.1, chunked
+    assert growth_exponent(lambda n: full(n)(), tokens=(512, 2048)) > 1.9
+
+
+# ---------------------------------------------------------------------------------------------------- the node
+
+@pytest.mark.parametrize("family", cases("PLADIS", CROSS, JOINT))
+def test_pladis_changes_cross_attention_models_and_refuses_joint_attention_ones(family):
+    model = tm.make_model(family)
+    if family in JOINT:
+        with pytest.raises(NodeInputError, match=r"PLADIS \(Guidance Zoo\): this \w+ model has no separate "
+                                                 r"cross-attention"):
+            pladis(model)
+        return
+    plain = tm.ksample(model, family, cfg=4.0)
+    out = tm.ksample(pladis(model), family, cfg=4.0)
+    assert torch.isfinite(out).all()
+    assert max_diff(out, plain) > 1e-3 * float(plain.abs().max())
+
+
+@pytest.mark.parametrize("family", CROSS)
+@pytest.mark.parametrize("cfg,per_step", [(4.0, 2), (1.0, 1)])
+def test_pladis_costs_no_extra_evaluation(family, cfg, per_step):
+    counted, counter = tm.counted(pladis(tm.make_model(family)))
+    tm.ksample(counted, family, cfg=cfg, steps=3)
+    assert counter.samples == per_step * 3 and counter.calls == 3
+
+
+@pytest.mark.parametrize("family", CROSS)
+def test_pladis_scale_zero_is_plain_attention_exactly_and_patches_nothing(family):
+    model = tm.make_model(family)
+    patched = pladis(model, 0.0)
+    assert patched.model_options == model.model_options and not patched.wrappers
+    assert torch.equal(tm.ksample(patched, family, cfg=4.0), tm.ksample(model, family, cfg=4.0))
+
+
+def reference_attn2(lam, alpha, extra=None):
+    """A full-matrix PLADIS attn2 replace written from the formula (optionally plus a foreign extra term)."""
+    def attn2(q, k, v, extra_options):
+        heads = extra_options["n_heads"]
+        b, n, inner = q.shape
+        split = [t.view(b, -1, heads, inner // heads).transpose(1, 2) for t in (q, k, v)]
+        out = reference_pladis(*split, (inner // heads) ** -0.5, lam, alpha).to(q.dtype)
+        out = out.transpose(1, 2).reshape(b, n, inner)
+        return out if extra is None else out + extra(q)
+    return attn2
+
+
+def with_every_attn2(model, patch):
+    patched = model.clone()
+    for layer in layer_map(model).layers:
+        patched.set_model_attn2_replace(patch, layer.group, layer.index, layer.sub)
+    return patched
+
+
+@pytest.mark.parametrize("family", ("sd15", "sdxl"))
+@pytest.mark.parametrize("alpha", [1.5, 2.0])
+def test_pladis_in_the_unet_equals_the_formula_in_every_attn2(family, alpha):
+    model = tm.make_model(family)
+    reference = tm.ksample(with_every_attn2(model, reference_attn2(2.0, alpha)), family, cfg=4.0)
+    assert_close(tm.ksample(pladis(model, 2.0, alpha), family, cfg=4.0), reference)
+
+
+def test_pladis_on_chosen_layers_only_differs_from_all_layers():
+    model = tm.make_model("sdxl")
+    some = tm.ksample(pladis(model, 2.0, 1.5, "output 0-1"), "sdxl", cfg=4.0)
+    assert max_diff(some, tm.ksample(pladis(model), "sdxl", cfg=4.0)) > 1e-3
+    assert max_diff(some, tm.ksample(model, "sdxl", cfg=4.0)) > 1e-3
+
+
+def test_pladis_keeps_a_foreign_ipadapter_style_attn2_replace():
+    """The foreign patch's own term (here: an extra image-prompt-like output) survives; text attention gets PLADIS."""
+    model = tm.make_model("sd15")
+    calls = []
+
+    def extra(q):
+        return 0.5 * torch.tanh(q)
+
+    def foreign(q, k, v, extra_options):
+        calls.append(1)
+        return reference_attn2(0.0, 1.5, extra)(q, k, v, extra_options)
+    stacked = tm.ksample(pladis(with_every_attn2(model, foreign)), "sd15", cfg=4.0)
+    assert calls
+    reference = tm.ksample(with_every_attn2(model, reference_attn2(2.0, 1.5, extra)), "sd15", cfg=4.0)
+    assert_close(stacked, reference)
+    assert max_diff(stacked, tm.ksample(pladis(model), "sd15", cfg=4.0)) > 1e-3
+
+
+def test_pladis_on_wan_chains_a_foreign_attention_override_and_block_patch():
+    model = tm.make_model("wan21")
+    reference = tm.ksample(pladis(model), "wan21", cfg=4.0)
+    calls = {"override": 0, "block": 0}
+
+    def foreign_override(func, *args, **kwargs):
+        calls["override"] += 1
+        return func(*args, **kwargs)
+
+    def foreign_block(args, extra):
+        calls["block"] += 1
+        return extra["original_block"](args)
+    foreign = model.clone()
+    foreign.model_options["transformer_options"]["optimized_attention_override"] = foreign_override
+    foreign.set_model_patch_replace(foreign_block, "dit", "double_block", 0)
+    assert_close(tm.ksample(pladis(foreign), "wan21", cfg=4.0), reference)
+    assert calls["override"] > 0 and calls["block"] > 0
+
+
+def test_pladis_reaches_only_wan_cross_attention():
+    """On Wan the first attention call of a block (self-attention) is untouched: lambda 0 through the same path and a
+    PLADIS on block 1 only both leave block 0's calls as they were."""
+    model = tm.make_model("wan21")
+    seen = []
+    import guidance_zoo.attention_patches.cross_attention as cross
+
+    def record(call):
+        seen.append((call.layer.name, call.q.shape[2], call.k.shape[2]))
+        return torch.softmax(call.q @ call.k.transpose(-1, -2) * call.scale, -1) @ call.v
+    patched = model.clone()
+    lmap = layer_map(model)
+    cross.install_cross_attention(patched, lmap, lmap.layers, record, "test")
+    assert_close(tm.ksample(patched, "wan21", cfg=1.0, steps=1), tm.ksample(model, "wan21", cfg=1.0, steps=1))
+    assert sorted(set(seen)) == [("block 0", 32, 7), ("block 1", 32, 7)]
+
+
+@pytest.mark.parametrize("family", ("sd15", "wan21"))
+def test_pladis_stacks_with_pag_in_one_call(family):
+    model = tm.make_model(family)
+    stacked = PAG.execute(pladis(model), 3.0, "").result[0]
+    counted, counter = tm.counted(stacked)
+    out = tm.ksample(counted, family, cfg=4.0)
+    assert counter.calls == 3 and counter.samples == 3 * 3
+    assert max_diff(out, tm.ksample(PAG.execute(model, 3.0, "").result[0], family, cfg=4.0)) > 1e-3
+    assert max_diff(out, tm.ksample(pladis(model), family, cfg=4.0)) > 1e-3
+
+
+@pytest.mark.parametrize("family", ("sd15", "wan21"))
+def test_pladis_batch_of_two_equals_two_single_runs(family):
+    model = pladis(tm.make_model(family))
+    both = tm.ksample(model, family, cfg=4.0, seeds=(5, 6))
+    for i, seed in enumerate((5, 6)):
+        assert_close(both[i:i + 1], tm.ksample(model, family, cfg=4.0, seeds=(seed,)))
+
+
+@pytest.mark.parametrize("family", ("sd15", "sdxl", "wan21"))
+def test_pladis_fp16_is_finite_and_deterministic(family):
+    model = pladis(tm.make_model(family, dtype=torch.float16))
+    first = tm.ksample(model, family, cfg=4.0)
+    assert torch.isfinite(first).all()
+    assert torch.equal(first, tm.ksample(model, family, cfg=4.0))
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(scale=float("nan")), r"'scale' must be a finite number"),
+    (dict(scale=11.0), r"'scale' must be between 0.0 and 10.0"),
+    (dict(alpha=1.0), r"'alpha' must be between 1.1 and 2.0"),
+    (dict(alpha=2.5), r"'alpha' must be between 1.1 and 2.0"),
+    (dict(layers="middle 7"), r"layer 'middle 7' does not exist"),
+    (dict(layers="double 0"), r"unknown layer group 'double'"),
+])
+def test_pladis_rejects_bad_input_naming_the_node(kwargs, message):
+    inputs = {"scale": 2.0, "alpha": 1.5, "layers": "", **kwargs}
+    with pytest.raises(NodeInputError, match=rf"PLADIS \(Guidance Zoo\): {message}"):
+        PLADIS.execute(tm.make_model("sd15"), **inputs)
