@@ -25,8 +25,8 @@ class PLADIS(io.ComfyNode):
             "computed from the same logits. No extra pass: it changes every branch of whatever guidance runs (CFG, "
             "PAG, ...) and works on guidance-distilled models at cfg 1. Works on SD1.5, SDXL and Wan (its "
             "cross-attention); joint-attention models (SD3, Flux, Flux2, Chroma, Qwen-Image, Lumina2) have no "
-            "separate cross-attention and are refused. Computed in fp32, query rows in chunks. Cost: 1 model "
-            "evaluation per branch, so 2 per step with CFG and 1 at cfg 1 (no extra evaluation).",
+            "separate cross-attention and are refused. Computed in fp32, query rows in chunks. Cost: no extra pass, the "
+            "plain number of model evaluations per step: 2 with CFG, 1 at cfg 1.",
             [SCALE.input(), ALPHA.input(),
              io.String.Input("layers", default="", multiline=False, tooltip=LAYERS_TOOLTIP)],
             "The model with PLADIS cross-attention.")
