@@ -19,7 +19,7 @@ import torch
 import comfy.patcher_extension
 
 from ..core.pag import additive_mask
-from .hook import _from_canonical, _split_attention_args, _to_canonical
+from .hook import PassState, PerturbedPass, _from_canonical, _split_attention_args, _to_canonical
 from .layers import Layer, LayerMap
 
 WRAPPER_KEY = "guidance_zoo_cross_attention"
@@ -41,18 +41,6 @@ class CrossAttentionCall:
 CrossAttention = Callable[[CrossAttentionCall], torch.Tensor]
 
 
-class _Tracker:
-    """Which chosen Wan block is running and how many attention calls it made; hits per model call."""
-
-    def __init__(self):
-        self.current: Layer | None = None
-        self.calls = 0
-        self.hits = 0
-
-    def __deepcopy__(self, memo):
-        return self
-
-
 def check_cross_attention(lmap: LayerMap) -> None:
     """Raise naming the model when it has no separate cross-attention (joint-attention families)."""
     if lmap.family not in CROSS_ATTENTION_FAMILIES:
@@ -63,7 +51,7 @@ def check_cross_attention(lmap: LayerMap) -> None:
 def install_cross_attention(patcher, lmap: LayerMap, layers: list[Layer], replace: CrossAttention, owner: str) -> None:
     """Install `replace` on the cross-attention of `layers` of a (cloned) ModelPatcher, for every pass."""
     check_cross_attention(lmap)
-    tracker = _Tracker()
+    tracker = PassState(set(layers))
     to = patcher.model_options.setdefault("transformer_options", {})
     if lmap.family == "unet":
         attn2 = to.get("patches_replace", {}).get("attn2", {})
@@ -75,7 +63,7 @@ def install_cross_attention(patcher, lmap: LayerMap, layers: list[Layer], replac
         dit = to.get("patches_replace", {}).get("dit", {})
         for layer in layers:
             key = (lmap.dit_keys[layer.group], layer.index)
-            patcher.set_model_patch_replace(_block_marker(layer, tracker, dit.get(key)), "dit", *key)
+            patcher.set_model_patch_replace(PerturbedPass.block_marker(layer, tracker, dit.get(key)), "dit", *key)
         to = patcher.model_options["transformer_options"]
         to["optimized_attention_override"] = _override(replace, tracker, to.get("optimized_attention_override"))
     names = ", ".join(layer.name for layer in layers)
@@ -83,7 +71,7 @@ def install_cross_attention(patcher, lmap: LayerMap, layers: list[Layer], replac
                                  _reach_check(tracker, owner, names, lmap.model_name))
 
 
-def _reach_check(tracker: _Tracker, owner: str, names: str, model_name: str):
+def _reach_check(tracker: PassState, owner: str, names: str, model_name: str):
     def wrapper(executor, *args, **kwargs):
         tracker.hits, tracker.current = 0, None
         out = executor(*args, **kwargs)
@@ -94,7 +82,7 @@ def _reach_check(tracker: _Tracker, owner: str, names: str, model_name: str):
     return wrapper
 
 
-def _run(replace: CrossAttention, tracker: _Tracker, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
+def _run(replace: CrossAttention, tracker: PassState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
          keep_canonical: bool, scale: float | None, installed: Callable[[], torch.Tensor] | None) -> torch.Tensor:
     head_dim = q.shape[-1] if canonical else q.shape[-1] // heads
     q, k, v = (_to_canonical(t, head_dim, canonical, heads) for t in (q, k, v))
@@ -105,24 +93,14 @@ def _run(replace: CrossAttention, tracker: _Tracker, layer: Layer, q, k, v, head
     return _from_canonical(out, keep_canonical)
 
 
-def _unet_replace(replace: CrossAttention, layer: Layer, previous, tracker: _Tracker):
+def _unet_replace(replace: CrossAttention, layer: Layer, previous, tracker: PassState):
     def attn2(q, k, v, extra_options):
         installed = None if previous is None else (lambda: previous(q, k, v, extra_options))
         return _run(replace, tracker, layer, q, k, v, extra_options["n_heads"], None, False, False, None, installed)
     return attn2
 
 
-def _block_marker(layer: Layer, tracker: _Tracker, previous):
-    def marker(args, extra):
-        tracker.current, tracker.calls = layer, 0
-        try:
-            return previous(args, extra) if previous is not None else extra["original_block"](args)
-        finally:
-            tracker.current = None
-    return marker
-
-
-def _override(replace: CrossAttention, tracker: _Tracker, previous):
+def _override(replace: CrossAttention, tracker: PassState, previous):
     def override(func, *args, **kwargs):
         def normal():
             return previous(func, *args, **kwargs) if previous is not None else func(*args, **kwargs)

@@ -125,7 +125,7 @@ class PerturbedPass:
         dit = to.setdefault("patches_replace", {}).setdefault("dit", {})
         for layer in self.lmap.layers:
             key = (self.lmap.dit_keys[layer.group], layer.index)
-            dit[key] = self._block_marker(layer, state, dit.get(key))
+            dit[key] = self.block_marker(layer, state, dit.get(key))
         return mo
 
     @staticmethod
@@ -178,7 +178,9 @@ class PerturbedPass:
                               extra_options.get("cond_or_uncond"), normal, grid)
         return replace
 
-    def _block_marker(self, layer: Layer, state: PassState, previous):
+    @staticmethod
+    def block_marker(layer: Layer, state: PassState, previous):
+        """A "dit" block replace that records the running layer in state (and chains `previous`)."""
         def marker(args, extra):
             if args.get("txt") is not None:
                 state.text_len = args["txt"].shape[1]

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+from foreign_patches import with_foreign_patches
 from memory_probe import growth_exponent
 from support_matrix import cases
 
@@ -197,18 +198,27 @@ def test_asag_stacks_with_pag_in_one_call(family):
 
 
 @pytest.mark.parametrize("family", ("flux", "wan21"))
-def test_asag_chains_a_foreign_attention_override(family):
+def test_asag_chains_a_foreign_attention_override_and_block_patch(family):
     model = tm.make_model(family)
     reference = tm.ksample(asag(model), family, cfg=4.0)
-    calls = []
-
-    def foreign_override(func, *args, **kwargs):
-        calls.append(1)
-        return func(*args, **kwargs)
-    foreign = model.clone()
-    foreign.model_options["transformer_options"]["optimized_attention_override"] = foreign_override
+    foreign, calls = with_foreign_patches(model)
     assert_close(tm.ksample(asag(foreign), family, cfg=4.0), reference)
-    assert calls
+    assert calls["override"] > 0 and calls["block"] > 0
+
+
+def test_asag_keeps_a_foreign_attn1_replace_for_the_rows_it_does_not_perturb():
+    model = tm.make_model("sd15")
+    seen = []
+
+    def foreign_attn1(q, k, v, extra_options):
+        seen.append(q.shape[0])
+        heads = extra_options["n_heads"]
+        split = [t.view(t.shape[0], -1, heads, t.shape[-1] // heads).transpose(1, 2) for t in (q, k, v)]
+        return torch.nn.functional.scaled_dot_product_attention(*split).transpose(1, 2).reshape(q.shape)
+    foreign = model.clone()
+    foreign.set_model_attn1_replace(foreign_attn1, "middle", 0)
+    assert_close(tm.ksample(asag(foreign), "sd15", cfg=4.0), tm.ksample(asag(model), "sd15", cfg=4.0))
+    assert seen and all(rows == 3 for rows in seen)
 
 
 def test_asag_on_other_layers_gives_another_result():

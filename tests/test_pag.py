@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+from foreign_patches import with_foreign_patches
 from support_matrix import cases
 import comfy.patcher_extension
 from comfy_extras.nodes_pag import PerturbedAttentionGuidance as CorePAG
@@ -119,19 +120,7 @@ def test_pag_chains_a_foreign_attention_override_and_block_patch(family):
     """Pass-through foreign patches still run in our pass and leave our result unchanged."""
     model = tm.make_model(family)
     reference = tm.ksample(pag(model), family, cfg=4.0)
-    calls = {"override": 0, "block": 0}
-
-    def foreign_override(func, *args, **kwargs):
-        calls["override"] += 1
-        return func(*args, **kwargs)
-
-    def foreign_block(args, extra):
-        calls["block"] += 1
-        return extra["original_block"](args)
-    foreign = model.clone()
-    foreign.model_options["transformer_options"]["optimized_attention_override"] = foreign_override
-    if family != "lumina2":
-        foreign.set_model_patch_replace(foreign_block, "dit", "double_block", 0)
+    foreign, calls = with_foreign_patches(model, block=family != "lumina2")
     out = tm.ksample(pag(foreign), family, cfg=4.0)
     assert_close(out, reference)
     assert calls["override"] > 0 and (family == "lumina2" or calls["block"] > 0)

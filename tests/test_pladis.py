@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+from foreign_patches import with_foreign_patches
 from memory_probe import growth_exponent
 from support_matrix import cases
 
@@ -199,18 +200,7 @@ def test_pladis_keeps_a_foreign_ipadapter_style_attn2_replace():
 def test_pladis_on_wan_chains_a_foreign_attention_override_and_block_patch():
     model = tm.make_model("wan21")
     reference = tm.ksample(pladis(model), "wan21", cfg=4.0)
-    calls = {"override": 0, "block": 0}
-
-    def foreign_override(func, *args, **kwargs):
-        calls["override"] += 1
-        return func(*args, **kwargs)
-
-    def foreign_block(args, extra):
-        calls["block"] += 1
-        return extra["original_block"](args)
-    foreign = model.clone()
-    foreign.model_options["transformer_options"]["optimized_attention_override"] = foreign_override
-    foreign.set_model_patch_replace(foreign_block, "dit", "double_block", 0)
+    foreign, calls = with_foreign_patches(model)
     assert_close(tm.ksample(pladis(foreign), "wan21", cfg=4.0), reference)
     assert calls["override"] > 0 and calls["block"] > 0
 
