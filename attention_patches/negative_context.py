@@ -1,0 +1,363 @@
+"""A negative prompt inside attention (NAG arXiv 2505.21179, VSF arXiv 2508.10931): the hook that brings a second text
+context to every cross/joint attention layer, for the positive cond's rows only, without forking model code.
+
+How the negative context reaches each layer:
+- UNets (SD1.5, SDXL): an attn2_patch (runs before the k/v projections) appends the negative tokens to the context of
+  every row; an attn2 replace per transformer block (chaining any replace already there) splits K/V back into
+  [K+, K-]: rows that are not the positive cond attend to K+ only, exactly as before. 1 model evaluation.
+- Wan: a "dit" block wrapper (chaining any block replace) appends the negative tokens, embedded by the model's own
+  text embedding, to the block's context; the block's cross-attention call is split the same way. 1 evaluation.
+- Joint attention (SD3, Flux, Flux2, Chroma, Qwen-Image): the text is not a fixed context but a stream that changes
+  in every block, so the negative prompt runs as one extra batch row (its own text, RoPE and modulation computed by
+  the model itself) in ComfyUI's batched call. In every joint attention call the negative row's text queries
+  attend to [its own text, the positive row's image tokens], and the positive row's image queries attend to
+  [their image tokens, the negative row's text] for the negative-context output. The negative row's own image
+  tokens are never read. Cost: 1 extra evaluation per positive sample.
+The negative CONDITIONING is added to the sampler's conds at the start of each run (OUTER_SAMPLE wrapper), so
+ComfyUI's own code encodes it for the model; the cond/uncond calls are found through chainable CALC_COND_BATCH
+wrappers. Rows are matched by the uuids ComfyUI puts in transformer_options, so batches of any size, PAG's extra
+pass of the positive cond and any batch order work. A call that reaches no layer raises.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+import comfy.conds
+import comfy.model_patcher
+import comfy.patcher_extension
+import comfy.sampler_helpers
+import comfy.utils
+
+from ..core.pag import additive_mask
+from ..guiders.run_state import SharedPatch, run_state
+from .hook import _split_attention_args
+from .layers import LayerMap
+
+WRAPPER_KEY = "guidance_zoo_negative_context"
+CALL_KEY = "guidance_zoo_negative_context_call"
+EXTENDED = "guidance_zoo_negative_tokens"
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Plain softmax attention on (B, H, N, D) tensors, fp32 softmax by SDPA; mask additive (B or 1, 1 or H, N, M)."""
+    return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def heads_first(t: torch.Tensor, heads: int) -> torch.Tensor:
+    """(B, N, H*D) -> (B, H, N, D)."""
+    return t.reshape(t.shape[0], t.shape[1], heads, -1).transpose(1, 2)
+
+
+def heads_last(t: torch.Tensor) -> torch.Tensor:
+    """(B, H, N, D) -> (B, N, H*D)."""
+    return t.transpose(1, 2).reshape(t.shape[0], t.shape[2], -1)
+
+
+# A cross-attention rule: (q, k+, v+, k-, v-, z+) for the positive rows, all (R, H, N, D) except z+ (R, N, H*D),
+# returns those rows' output (R, N, H*D).
+CrossRule = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class JointRows:
+    """One joint attention call: q, k, v (B, H, N, D); the positive rows and, per positive row, its negative row."""
+    q: torch.Tensor
+    k: torch.Tensor
+    v: torch.Tensor
+    text: slice
+    image: slice
+    positive: list[int]
+    negative_of: list[int]             # per positive row: the negative row of its sample
+    anchor: list[bool]                 # per positive row: is it the positive cond's own row (not a copy such as PAG's)
+    mask: torch.Tensor | None          # additive (R or 1, 1 or H, 1 or N, N): the call's mask plus the negative's padding
+
+
+# A joint-attention rule: (rows, normal output (B, N, H*D)) -> output (B, N, H*D) with the positive and negative rows
+# rewritten.
+JointRule = Callable[[JointRows, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class CallState:
+    """Bookkeeping of one model call that carries the negative context."""
+    positive: set
+    negative_uuid: object
+    anchor: int                        # conds index of the positive cond (its rows' negative row is the shared one)
+    negative: torch.Tensor             # raw negative context (Bn, L, C) as the model's text input
+    negative_len: int                  # tokens of the negative that are real (the rest is padding), joint only
+    text_len: int = 0
+    current: object = None
+    calls: int = 0
+    hits: int = 0
+    embedded: dict = field(default_factory=dict)
+
+    def rows(self, to: dict, batch: int) -> tuple[list[int], list[int], dict[int, int], dict[int, int]]:
+        """(positive rows, their sample index, sample -> negative row, sample -> the positive cond's own row)."""
+        uuids = to.get("uuids") or []
+        chunks = to.get("cond_or_uncond") or []
+        per = batch // max(len(uuids), 1)
+        positive, samples, negative, anchor = [], [], {}, {}
+        for j, u in enumerate(uuids):
+            for s in range(per):
+                if u in self.positive:
+                    positive.append(j * per + s)
+                    samples.append(s)
+                    if chunks[j] == self.anchor:
+                        anchor.setdefault(s, j * per + s)
+                elif u == self.negative_uuid:
+                    negative[s] = j * per + s
+        return positive, samples, negative, anchor
+
+
+class NegativeContext(SharedPatch):
+    """Installs a negative prompt inside every cross/joint attention layer of a model, applied by a rule."""
+
+    def __init__(self, lmap: LayerMap, negative: list, owner: str, cross_rule: CrossRule | None,
+                 joint_rule: JointRule | None, sigma_end: float = 0.0):
+        self.lmap, self.negative, self.owner = lmap, negative, owner
+        self.cross_rule, self.joint_rule, self.sigma_end = cross_rule, joint_rule, sigma_end
+        self.cond_key = f"guidance_zoo_negative_{id(self)}"
+        self._warned = False
+
+    @property
+    def joint(self) -> bool:
+        return self.lmap.family in ("flux", "mmdit", "qwen")
+
+    def install(self, patcher) -> None:
+        patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY, self._outer)
+        patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, WRAPPER_KEY, self._batch)
+
+    # -- sampler level -------------------------------------------------------------------------------------------
+    def _outer(self, executor, *args, **kwargs):
+        guider = executor.class_obj
+        guider.conds[self.cond_key] = comfy.sampler_helpers.convert_cond(self.negative)
+        state = run_state(guider.model_options, self)
+        state["conds"], state["uuid"] = guider.conds, uuid.uuid4()
+        try:
+            return executor(*args, **kwargs)
+        finally:
+            guider.conds.pop(self.cond_key, None)
+
+    def _batch(self, executor, model, conds, x, timestep, model_options):
+        state = run_state(model_options, self)
+        sampler_conds = state.get("conds")
+        if sampler_conds is None:
+            raise RuntimeError(f"{self.owner}: the model was called outside a sampler run (no negative prompt); "
+                               "sample it through KSampler, SamplerCustom(Advanced) or a CFGGuider")
+        if float(timestep.min()) < self.sigma_end:
+            return executor(model, conds, x, timestep, model_options)
+        positive = {c.get("uuid") for c in sampler_conds.get("positive", [])}
+        chunks = [i for i, c in enumerate(conds) if c is not None and any(e.get("uuid") in positive for e in c)]
+        if not chunks:
+            return executor(model, conds, x, timestep, model_options)
+        encoded = sampler_conds.get(self.cond_key) or []
+        if not encoded or "c_crossattn" not in encoded[0].get("model_conds", {}):
+            raise RuntimeError(f"{self.owner}: the negative prompt gave this model no text context")
+        negative = encoded[0]["model_conds"]["c_crossattn"].cond
+        call = CallState(positive, state["uuid"], chunks[0], negative, negative.shape[1])
+        mo = comfy.model_patcher.create_model_options_clone(model_options)
+        to = mo.setdefault("transformer_options", {})
+        to[CALL_KEY] = {**to.get(CALL_KEY, {}), id(self): call}
+        extra = []
+        if self.joint:
+            extra = [self._negative_row(conds[chunks[0]], call)]
+            self._install_joint(to, call)
+        elif self.lmap.family == "unet":
+            self._install_unet(to, call)
+        elif self.lmap.family == "wan":
+            self._install_wan(to, call, model)
+        out = executor(model, list(conds) + extra, x, timestep, mo)
+        if call.hits == 0:
+            raise RuntimeError(f"{self.owner}: the negative prompt reached none of the attention layers of this "
+                               f"{self.lmap.model_name} model; this model variant is not supported yet")
+        return out[:len(conds)]
+
+    def _negative_row(self, positive: list, call: CallState) -> list:
+        """The positive cond with its text replaced by the negative (padded or cut to the same token count)."""
+        first = positive[0]
+        context = first["model_conds"]["c_crossattn"].cond
+        negative = call.negative.to(device=context.device, dtype=context.dtype)
+        length = context.shape[1]
+        if negative.shape[1] > length:
+            if not self._warned:
+                logging.warning(f"{self.owner}: the negative prompt has {negative.shape[1]} tokens, the prompt "
+                                f"{length}; the negative is cut to {length} tokens on this joint-attention model")
+                self._warned = True
+            negative = negative[:, :length]
+        call.negative_len = negative.shape[1]
+        if negative.shape[1] < length:
+            pad = negative.new_zeros(negative.shape[0], length - negative.shape[1], negative.shape[2])
+            negative = torch.cat([negative, pad], dim=1)
+        row = dict(first)
+        row["model_conds"] = {**first["model_conds"], "c_crossattn": comfy.conds.CONDRegular(negative)}
+        row["uuid"] = call.negative_uuid
+        return [row]
+
+    # -- UNets: attn2 ------------------------------------------------------------------------------------------------
+    def _install_unet(self, to: dict, call: CallState) -> None:
+        patches = to.setdefault("patches", {})
+        patches["attn2_patch"] = list(patches.get("attn2_patch", [])) + [self._append_tokens(call)]
+        attn2 = to.setdefault("patches_replace", {}).setdefault("attn2", {})
+        for layer in self.lmap.layers:
+            key = (layer.group, layer.index, layer.sub)
+            attn2[key] = self._unet_replace(call, attn2.get(key, attn2.get(key[:2])))
+
+    def _negative_tokens(self, call: CallState, to: dict, batch: int, like: torch.Tensor) -> torch.Tensor:
+        """(batch, L-, C): each positive row's negative (per sample), zeros for the other rows."""
+        positive, samples, _, _ = call.rows(to, batch)
+        negative = call.negative.to(device=like.device, dtype=like.dtype)
+        out = like.new_zeros(batch, negative.shape[1], like.shape[-1])
+        if positive:
+            per = max(samples) + 1
+            out[positive] = comfy.utils.repeat_to_batch_size(negative, per)[samples]
+        return out
+
+    def _append_tokens(self, call: CallState):
+        def patch(n, context, value, extra_options):
+            tokens = self._negative_tokens(call, extra_options, context.shape[0], context)
+            extra_options[EXTENDED] = tokens.shape[1]
+            value = context if value is None else value
+            return n, torch.cat([context, tokens], dim=1), torch.cat([value, tokens.to(value.dtype)], dim=1)
+        return patch
+
+    def _unet_replace(self, call: CallState, previous):
+        def replace(q, k, v, extra_options):
+            added = extra_options.get(EXTENDED, 0)
+            length = k.shape[1] - added
+            k_pos, v_pos = k[:, :length], v[:, :length]
+            if previous is not None:
+                out = previous(q, k_pos, v_pos, extra_options)
+            else:
+                from comfy.ldm.modules.attention import optimized_attention
+                out = optimized_attention(q, k_pos, v_pos, extra_options["n_heads"],
+                                          attn_precision=extra_options.get("attn_precision"),
+                                          transformer_options=extra_options)
+            if not added:
+                return out
+            return self._cross(call, extra_options, q, k, v, length, extra_options["n_heads"], out)
+        return replace
+
+    def _cross(self, call: CallState, to: dict, q, k, v, length: int, heads: int, out: torch.Tensor) -> torch.Tensor:
+        """Apply the cross rule to the positive rows; q, k, v (B, N, H*D) with k/v = [K+, K-]."""
+        positive, _, _, _ = call.rows(to, q.shape[0])
+        if not positive:
+            return out
+        call.hits += 1
+        qp, kp, vp = (heads_first(t[positive], heads) for t in (q, k[:, :length], v[:, :length]))
+        kn, vn = (heads_first(t[positive], heads) for t in (k[:, length:], v[:, length:]))
+        out = out.clone()
+        out[positive] = self.cross_rule(qp, kp, vp, kn, vn, out[positive]).to(out.dtype)
+        return out
+
+    # -- Wan: cross-attention of each block ------------------------------------------------------------------------
+    def _install_wan(self, to: dict, call: CallState, model) -> None:
+        dm = model.diffusion_model
+        cross_call = {i: 2 if type(block.cross_attn).__name__ == "WanI2VCrossAttention" else 1
+                      for i, block in enumerate(dm.blocks)}
+        dit = to.setdefault("patches_replace", {}).setdefault("dit", {})
+        for layer in self.lmap.layers:
+            key = (self.lmap.dit_keys[layer.group], layer.index)
+            dit[key] = self._wan_block(call, dm, layer.index, cross_call[layer.index], dit.get(key))
+        to["optimized_attention_override"] = self._wan_override(call, to.get("optimized_attention_override"))
+
+    def _wan_block(self, call: CallState, dm, index: int, cross_index: int, previous):
+        def block(args, extra):
+            context = args["txt"]
+            if "tokens" not in call.embedded:
+                tokens = self._negative_tokens(call, args["transformer_options"], context.shape[0],
+                                               call.negative.new_zeros(1, 1, call.negative.shape[-1]).to(context.dtype))
+                call.embedded["tokens"] = dm.text_embedding(tokens.to(context.device))
+            added = call.embedded["tokens"].to(context.dtype)
+            call.current, call.calls = (index, cross_index), 0
+            args = {**args, "txt": torch.cat([context, added], dim=1)}
+            try:
+                return previous(args, extra) if previous is not None else extra["original_block"](args)
+            finally:
+                call.current = None
+        return block
+
+    def _wan_override(self, call: CallState, previous):
+        def override(func, *args, **kwargs):
+            to = kwargs.get("transformer_options") or {}
+            mine = to.get(CALL_KEY, {}).get(id(self)) is call and call.current is not None
+            index = call.calls
+            call.calls += 1
+
+            def run(q, k, v):
+                new = (q, k, v) + args[3:]
+                return previous(func, *new, **kwargs) if previous is not None else func(*new, **kwargs)
+            q, k, v, heads, _ = _split_attention_args(args, kwargs)
+            if not mine:
+                return run(q, k, v)
+            if index != call.current[1]:
+                return run(q, k, v)
+            added = call.embedded["tokens"].shape[1]
+            length = k.shape[1] - added
+            out = run(q, k[:, :length], v[:, :length])
+            return self._cross(call, to, q, k, v, length, heads, out)
+        return override
+
+    # -- joint attention -----------------------------------------------------------------------------------------
+    def _install_joint(self, to: dict, call: CallState) -> None:
+        dit = to.setdefault("patches_replace", {}).setdefault("dit", {})
+        for layer in self.lmap.layers:
+            key = (self.lmap.dit_keys[layer.group], layer.index)
+            dit[key] = self._joint_block(call, layer, dit.get(key))
+        to["optimized_attention_override"] = self._joint_override(call, to.get("optimized_attention_override"))
+
+    def _joint_block(self, call: CallState, layer, previous):
+        def block(args, extra):
+            if args.get("txt") is not None:
+                call.text_len = args["txt"].shape[1]
+            call.current, call.calls = layer, 0
+            try:
+                return previous(args, extra) if previous is not None else extra["original_block"](args)
+            finally:
+                call.current = None
+        return block
+
+    def _joint_override(self, call: CallState, previous):
+        def override(func, *args, **kwargs):
+            to = kwargs.get("transformer_options") or {}
+            mine = to.get(CALL_KEY, {}).get(id(self)) is call and call.current is not None and call.calls == 0
+            call.calls += 1
+            normal = previous(func, *args, **kwargs) if previous is not None else func(*args, **kwargs)
+            if not mine:
+                return normal
+            q, k, v, heads, _ = _split_attention_args(args, kwargs)
+            canonical = kwargs.get("skip_reshape", False)
+            keep = kwargs.get("skip_output_reshape", False)
+            positive, samples, negative, anchor = call.rows(to, q.shape[0])
+            if not positive:
+                return normal
+            if len(negative) <= max(samples):
+                raise RuntimeError(f"{self.owner}: ComfyUI ran the negative prompt's rows in another model call than "
+                                   "the positive ones (not enough free memory to batch them); NAG/VSF on this model "
+                                   "needs them in one call")
+            if not canonical:
+                q, k, v = (heads_first(t, heads) for t in (q, k, v))
+            elif k.shape[1] != q.shape[1]:
+                k, v = (t.repeat_interleave(q.shape[1] // t.shape[1], dim=1) for t in (k, v))
+            n = q.shape[2]
+            text_len = call.text_len
+            text = slice(0, text_len) if self.lmap.text_first else slice(n - text_len, n)
+            image = slice(text_len, n) if self.lmap.text_first else slice(0, n - text_len)
+            mask = additive_mask(_split_attention_args(args, kwargs)[4], q.dtype)
+            if mask is not None and mask.shape[0] == q.shape[0] > 1:
+                mask = mask[positive]
+            if call.negative_len < text_len:
+                pad = q.new_zeros(1, 1, 1, n)
+                pad[..., text.start + call.negative_len:text.stop] = float("-inf")
+                mask = pad if mask is None else mask + pad
+            rows = JointRows(q, k, v, text, image, positive, [negative[s] for s in samples],
+                             [anchor.get(s) == r for r, s in zip(positive, samples)], mask)
+            flat = normal if not keep else heads_last(normal)
+            call.hits += 1
+            out = self.joint_rule(rows, flat)
+            return out if not keep else heads_first(out, heads)
+        return override

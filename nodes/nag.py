@@ -1,0 +1,67 @@
+"""NAG node: Normalized Attention Guidance (arXiv 2505.21179), a negative prompt inside attention, also at cfg 1."""
+from comfy_api.latest import io
+
+from ..attention_patches.layers import layer_map
+from ..attention_patches.nag import nag_cross_rule, nag_joint_rule
+from ..attention_patches.negative_context import NegativeContext
+from .common import NodeInputError, Number, model_patch_schema
+
+NAME = "NAG (Guidance Zoo)"
+SCALE = Number("scale", 5.0, 1.0, 100.0, "NAG scale phi: how far the attention output is pushed away from the "
+               "negative prompt's (official ComfyUI-NAG default 5). 1 turns NAG off and costs nothing.", step=0.1)
+TAU = Number("tau", 2.5, 1.0, 100.0, "Normalization threshold tau: the largest allowed ratio between the L1 norm of "
+             "the guided and the positive attention output per token (official default 2.5; Wan module 3.5).")
+ALPHA = Number("alpha", 0.25, 0.0, 1.0, "Blend alpha between the normalized guided output (1) and the positive "
+               "output (0) (official default 0.25; Wan module 0.5).")
+SIGMA_END = Number("sigma_end", 0.0, 0.0, 1000.0, "NAG runs only while sigma >= sigma_end (official nag_sigma_end); "
+                   "0 = every step. Steps below it cost no extra evaluation.", step=0.001)
+NEGATIVE_TOOLTIP = ("The NAG negative prompt: wire a CLIP Text Encode of what to avoid. It works inside attention, "
+                    "so it acts at cfg 1 on distilled models (Flux, Wan/Qwen lightning) where the KSampler negative "
+                    "does nothing; the KSampler negative is still used by CFG when cfg > 1.")
+JOINT_FAMILIES = ("flux", "mmdit", "qwen")
+CROSS_FAMILIES = ("unet", "wan")
+
+
+def negative_context(model, node: str, negative) -> tuple:
+    """The model's layer map and the checked negative CONDITIONING, or a NodeInputError naming the node."""
+    try:
+        lmap = layer_map(model)
+    except ValueError as error:
+        raise NodeInputError(f"{node}: {error}") from None
+    if lmap.family not in JOINT_FAMILIES + CROSS_FAMILIES:
+        raise NodeInputError(f"{node}: {lmap.model_name} models are not supported (its text tokens are refined and "
+                             "padded inside the model); supported: SD1.5, SDXL, SD3, Flux, Flux2, Chroma, Qwen-Image, "
+                             "Wan")
+    if not negative or not isinstance(negative, list) or negative[0][0] is None:
+        raise NodeInputError(f"{node}: the 'negative' input is missing or empty; wire a CLIP Text Encode of the "
+                             "negative prompt")
+    return lmap, negative
+
+
+class NAG(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return model_patch_schema(
+            "NAG", NAME, "negative prompt",
+            "Normalized Attention Guidance (Chen et al., arXiv 2505.21179; official ComfyUI-NAG by ChenDarYen). A "
+            "negative prompt applied inside every cross/joint attention layer: Z = phi Z+ - (phi - 1) Z-, the L1 norm "
+            "ratio to Z+ clamped at tau per token, blended with Z+ by alpha. Works at cfg 1 on distilled models and "
+            "with CFG; only the positive prompt's rows are guided, every sample of a batch with its own negative. "
+            "Cost: 1 model evaluation per step at cfg 1 (2 with CFG) on SD1.5/SDXL and Wan (the negative tokens "
+            "join the cross-attention context); 2 at cfg 1 (3 with CFG) on SD3, Flux, Flux2, Chroma and Qwen-Image, "
+            "where the negative text stream runs as one extra batch row in the same model call.",
+            [io.Conditioning.Input("negative", tooltip=NEGATIVE_TOOLTIP), SCALE.input(), TAU.input(), ALPHA.input(),
+             SIGMA_END.input()],
+            "The model with NAG inside its attention layers.")
+
+    @classmethod
+    def execute(cls, model, negative, scale: float, tau: float, alpha: float, sigma_end: float) -> io.NodeOutput:
+        scale, tau, alpha = SCALE.check(NAME, scale), TAU.check(NAME, tau), ALPHA.check(NAME, alpha)
+        sigma_end = SIGMA_END.check(NAME, sigma_end)
+        lmap, negative = negative_context(model, NAME, negative)
+        patched = model.clone()
+        if scale == 1.0 or alpha == 0.0:
+            return io.NodeOutput(patched)
+        NegativeContext(lmap, negative, NAME, nag_cross_rule(scale, tau, alpha), nag_joint_rule(scale, tau, alpha),
+                        sigma_end).install(patched)
+        return io.NodeOutput(patched)
