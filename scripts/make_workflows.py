@@ -121,7 +121,17 @@ def spg_sdxl(name):
     return g.finish(name)
 
 
-def wan(name, node_type, widgets, cfg, height=90):
+def negative_patch(graph, model, node_type, widgets, height, clip, prompt):
+    """A MODEL patch that also takes a negative CONDITIONING (NAG, VSF), fed by its own text encoder."""
+    node = patch_node(graph, model, node_type, widgets, height)
+    node["inputs"].append({"name": "negative", "type": "CONDITIONING", "link": None})
+    encoder = text(graph, clip, prompt, -360, False)
+    encoder["title"] = "CLIP Text Encode (attention negative prompt)"
+    graph.link(encoder, 0, node, "negative")
+    return node
+
+
+def wan(name, node_type, widgets, cfg, height=90, negative_patch_prompt=None, steps=30):
     g = Graph()
     unet = g.node("UNETLoader", (40, 60), (320, 82), ["wan2.1_t2v_1.3B_fp16.safetensors", "default"],
                   outputs=[("MODEL", "MODEL")])
@@ -131,22 +141,31 @@ def wan(name, node_type, widgets, cfg, height=90):
     shift = g.node("ModelSamplingSD3", (420, -60), (320, 58), [8.0], inputs=[("model", "MODEL")],
                    outputs=[("MODEL", "MODEL")])
     g.link(unet, 0, shift, "model")
-    model = patch_node(g, shift, node_type, widgets, height)
-    positive, negative = text(g, clip, POSITIVE, 80, True), text(g, clip, NEGATIVE, 290, False)
+    if negative_patch_prompt is None:
+        model = patch_node(g, shift, node_type, widgets, height)
+    else:
+        model = negative_patch(g, shift, node_type, widgets, height, clip, negative_patch_prompt)
+    positive = text(g, clip, POSITIVE, 80, True)
+    negative = text(g, clip, NEGATIVE if negative_patch_prompt is None else "", 290, False)
     latent = g.node("EmptyHunyuanLatentVideo", (480, 500), (320, 130), [832, 480, 33, 1],
                     outputs=[("LATENT", "LATENT")])
-    sample_and_save(g, model, positive, negative, latent, vae, 0, 30, cfg, "uni_pc", "simple", f"guidance_zoo/{name}")
+    sample_and_save(g, model, positive, negative, latent, vae, 0, steps, cfg, "uni_pc", "simple",
+                    f"guidance_zoo/{name}")
     return g.finish(name)
 
 
-def flux(name, node_type, widgets, height=90):
-    """Flux dev at cfg 1 (its guidance embedding instead of CFG), so a perturbation node guides alone."""
+def flux(name, node_type, widgets, height=90, negative_patch_prompt=None):
+    """Flux dev at cfg 1 (its guidance embedding instead of CFG), so a perturbation node guides alone (and a
+    negative prompt acts only through an attention patch such as NAG's)."""
     g = Graph()
     unet = g.node("UNETLoader", (40, 60), (320, 82), ["flux1-dev.safetensors", "default"], outputs=[("MODEL", "MODEL")])
     clip = g.node("DualCLIPLoader", (40, 200), (320, 130), ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux",
                                                             "default"], outputs=[("CLIP", "CLIP")])
     vae = g.node("VAELoader", (40, 380), (320, 58), ["ae.safetensors"], outputs=[("VAE", "VAE")])
-    model = patch_node(g, unet, node_type, widgets, height)
+    if negative_patch_prompt is None:
+        model = patch_node(g, unet, node_type, widgets, height)
+    else:
+        model = negative_patch(g, unet, node_type, widgets, height, clip, negative_patch_prompt)
     positive, negative = text(g, clip, POSITIVE, 80, True), text(g, clip, "", 290, False)
     guidance = g.node("FluxGuidance", (860, -60), (320, 58), [3.5], inputs=[("conditioning", "CONDITIONING")],
                       outputs=[("CONDITIONING", "CONDITIONING")])
@@ -175,6 +194,8 @@ WORKFLOWS = {
     "pladis_wan": lambda n: wan(n, "GuidanceZooPLADIS", [2.0, 1.5, ""], 6.0, 110),
     "asag_sdxl": lambda n: sdxl(n, "GuidanceZooASAG", [1.5, 1.0, 2, ""], 5.0, 160),
     "asag_flux": lambda n: flux(n, "GuidanceZooASAG", [1.5, 1.0, 2, ""], 160),
+    "nag_flux": lambda n: flux(n, "GuidanceZooNAG", [5.0, 2.5, 0.25, 0.0], 130, NEGATIVE),
+    "nag_wan": lambda n: wan(n, "GuidanceZooNAG", [5.0, 3.5, 0.5, 0.0], 1.0, 130, NEGATIVE, 8),
 }
 
 

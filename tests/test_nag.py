@@ -233,8 +233,8 @@ def test_stacks_with_pag_in_either_order(family, per_step):
         assert torch.isfinite(outs[-1]).all()
         for alone in (nag_alone, pag_alone):
             assert float((outs[-1] - alone).abs().max()) > 1e-4 * float(alone.abs().max())
-    if family in ("sd15",):
-        assert_close(outs[0], outs[1])
+    if family in ("sd15", "wan21"):
+        assert_close(outs[0], outs[1])     # order-free on cross attention; on joint attention see the README
 
 
 @pytest.mark.parametrize("family", ("flux", "sd3", "wan21"))
