@@ -47,9 +47,9 @@ class NAG(io.ComfyNode):
             "negative prompt applied inside every cross/joint attention layer: Z = phi Z+ - (phi - 1) Z-, the L1 norm "
             "ratio to Z+ clamped at tau per token, blended with Z+ by alpha. Works at cfg 1 on distilled models and "
             "with CFG; only the positive prompt's rows are guided, every sample of a batch with its own negative. "
-            "Cost: 1 model evaluation per step at cfg 1 (2 with CFG) on SD1.5/SDXL and Wan (the negative tokens "
-            "join the cross-attention context); 2 at cfg 1 (3 with CFG) on SD3, Flux, Flux2, Chroma and Qwen-Image, "
-            "where the negative text stream runs as one extra batch row in the same model call.",
+            "Cost in model evaluations per step: 1 at cfg 1 (2 with CFG) on SD1.5/SDXL and Wan (the negative "
+            "tokens join the cross-attention context); 2 at cfg 1 (3 with CFG) on SD3, Flux, Flux2, Chroma and "
+            "Qwen-Image, where the negative text stream runs as one extra batch row in the same model call.",
             [io.Conditioning.Input("negative", tooltip=NEGATIVE_TOOLTIP), SCALE.input(), TAU.input(), ALPHA.input(),
              SIGMA_END.input()],
             "The model with NAG inside its attention layers.")
