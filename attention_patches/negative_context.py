@@ -35,7 +35,7 @@ import comfy.utils
 
 from ..core.pag import additive_mask
 from ..guiders.run_state import SharedPatch, run_state
-from .hook import _split_attention_args
+from .hook import PerturbedPass, _split_attention_args
 from .layers import LayerMap
 
 WRAPPER_KEY = "guidance_zoo_negative_context"
@@ -266,6 +266,9 @@ class NegativeContext(SharedPatch):
         to["optimized_attention_override"] = self._wan_override(call, to.get("optimized_attention_override"))
 
     def _wan_block(self, call: CallState, dm, index: int, cross_index: int, previous):
+        """Marks the block (its cross-attention is attention call cross_index) and appends the embedded negative."""
+        marker = PerturbedPass.block_marker((index, cross_index), call, previous)
+
         def block(args, extra):
             context = args["txt"]
             if "tokens" not in call.embedded:
@@ -273,12 +276,7 @@ class NegativeContext(SharedPatch):
                                                call.negative.new_zeros(1, 1, call.negative.shape[-1]).to(context.dtype))
                 call.embedded["tokens"] = dm.text_embedding(tokens.to(context.device))
             added = call.embedded["tokens"].to(context.dtype)
-            call.current, call.calls = (index, cross_index), 0
-            args = {**args, "txt": torch.cat([context, added], dim=1)}
-            try:
-                return previous(args, extra) if previous is not None else extra["original_block"](args)
-            finally:
-                call.current = None
+            return marker({**args, "txt": torch.cat([context, added], dim=1)}, extra)
         return block
 
     def _wan_override(self, call: CallState, previous):
@@ -292,9 +290,7 @@ class NegativeContext(SharedPatch):
                 new = (q, k, v) + args[3:]
                 return previous(func, *new, **kwargs) if previous is not None else func(*new, **kwargs)
             q, k, v, heads, _ = _split_attention_args(args, kwargs)
-            if not mine:
-                return run(q, k, v)
-            if index != call.current[1]:
+            if not mine or index != call.current[1]:
                 return run(q, k, v)
             added = call.embedded["tokens"].shape[1]
             length = k.shape[1] - added
@@ -307,19 +303,8 @@ class NegativeContext(SharedPatch):
         dit = to.setdefault("patches_replace", {}).setdefault("dit", {})
         for layer in self.lmap.layers:
             key = (self.lmap.dit_keys[layer.group], layer.index)
-            dit[key] = self._joint_block(call, layer, dit.get(key))
+            dit[key] = PerturbedPass.block_marker(layer, call, dit.get(key))
         to["optimized_attention_override"] = self._joint_override(call, to.get("optimized_attention_override"))
-
-    def _joint_block(self, call: CallState, layer, previous):
-        def block(args, extra):
-            if args.get("txt") is not None:
-                call.text_len = args["txt"].shape[1]
-            call.current, call.calls = layer, 0
-            try:
-                return previous(args, extra) if previous is not None else extra["original_block"](args)
-            finally:
-                call.current = None
-        return block
 
     def _joint_override(self, call: CallState, previous):
         def override(func, *args, **kwargs):
