@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+from foreign_patches import with_foreign_patches
 from support_matrix import cases
 
 from guidance_zoo.attention_patches.layers import layer_map
@@ -242,18 +243,7 @@ def test_chains_a_foreign_attention_override_and_block_patch(family):
     model = tm.make_model(family)
     negative = nag_negative(family)
     reference = tm.ksample(nag(model, negative), family, cfg=4.0)
-    calls = {"override": 0, "block": 0}
-
-    def foreign_override(func, *args, **kwargs):
-        calls["override"] += 1
-        return func(*args, **kwargs)
-
-    def foreign_block(args, extra):
-        calls["block"] += 1
-        return extra["original_block"](args)
-    foreign = model.clone()
-    foreign.model_options["transformer_options"]["optimized_attention_override"] = foreign_override
-    foreign.set_model_patch_replace(foreign_block, "dit", "double_block", 0)
+    foreign, calls = with_foreign_patches(model)
     assert_close(tm.ksample(nag(foreign, negative), family, cfg=4.0), reference)
     assert calls["override"] > 0 and calls["block"] > 0
 
