@@ -10,13 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from ..core.cfg_cache import estimate_uncond, frequency_deltas
-from ..core.spaces import from_model_output, to_model_output
-from .combine import prediction_type
-from .main_call import MainCallHook
-from .schedule import diffusers_timestep  # noqa: F401  (re-exported)
+from .main_call import UncondEstimate
+from .schedule import diffusers_timestep
 
 
 @dataclass(frozen=True)
@@ -29,7 +25,7 @@ class TimestepRange:
         return self.low < t < self.high
 
 
-class CFGCache(MainCallHook):
+class CFGCache(UncondEstimate):
     """Full cond+uncond on model call 0, every `full_every`-th call and outside `skip_range`; otherwise the uncond
     pass is not run. Deltas live in model-output space (eps, v or flow velocity), per sample and per frame; on each
     skipped call they are scaled (compounding) by alpha_low / alpha_high when the timestep is in their range."""
@@ -40,31 +36,21 @@ class CFGCache(MainCallHook):
         self.alpha_low, self.low_range = alpha_low, low_range
         self.alpha_high, self.high_range = alpha_high, high_range
 
-    def main_call(self, executor, model, conds, x, timestep, model_options, state):
-        if conds[1] is None:
-            return executor(model, conds, x, timestep, model_options)
-        iteration = state.get("iteration", 0)
-        state["iteration"] = iteration + 1
-        prediction = prediction_type(model)
-        t = diffusers_timestep(model, timestep, model_options)
+    def estimating(self, step, state):
+        step.t = diffusers_timestep(step.model, step.timestep, step.model_options)
         deltas = state.get("deltas")
-        skip = (self.full_every > 1 and iteration > 0 and iteration % self.full_every != 0 and t in self.skip_range
-                and deltas is not None and deltas[0].shape == x.shape)
-        if not skip:
-            out = executor(model, conds, x, timestep, model_options)
-            if self.full_every > 1:
-                xf, sf = x.float(), timestep.float()
-                state["deltas"] = frequency_deltas(to_model_output(xf, out[0].float(), sf, prediction),
-                                                   to_model_output(xf, out[1].float(), sf, prediction))
-            return out
-        out = executor(model, [conds[0], None] + conds[2:], x, timestep, model_options)
-        delta_low, delta_high = deltas
-        if t in self.low_range:
+        return (self.full_every > 1 and step.call > 0 and step.call % self.full_every != 0 and step.t in self.skip_range
+                and deltas is not None and deltas[0].shape == step.x.shape)
+
+    def observe(self, step, out, state):
+        if self.full_every > 1:
+            state["deltas"] = frequency_deltas(step.to_output(out[0]), step.to_output(out[1]))
+
+    def estimate(self, step, cond_out, state):
+        delta_low, delta_high = state["deltas"]
+        if step.t in self.low_range:
             delta_low = delta_low * self.alpha_low
-        if t in self.high_range:
+        if step.t in self.high_range:
             delta_high = delta_high * self.alpha_high
         state["deltas"] = (delta_low, delta_high)
-        xf, sf = x.float(), timestep.float()
-        uncond_out = estimate_uncond(to_model_output(xf, out[0].float(), sf, prediction), delta_low, delta_high)
-        out[1] = from_model_output(xf, uncond_out, sf, prediction).to(out[0].dtype)
-        return out
+        return estimate_uncond(cond_out, delta_low, delta_high)

@@ -16,14 +16,12 @@ import logging
 import torch
 
 from ..core.linear_ag import linear_estimate, normal_equations, solve_coefficients
-from ..core.spaces import from_model_output, to_model_output
-from .combine import prediction_type
-from .main_call import MainCallHook
+from .main_call import UncondEstimate
 
 NAME = "LinearAG (Guidance Zoo)"
 
 
-class LinearAG(MainCallHook):
+class LinearAG(UncondEstimate):
     """Full CFG on the first `warmup` model calls, then one evaluation per call with a linear uncond estimate."""
 
     def __init__(self, warmup: int, table: list[tuple[float, float, float]] | None):
@@ -41,35 +39,29 @@ class LinearAG(MainCallHook):
                          NAME, "; ".join(", ".join(f"{v:.6g}" for v in row) for row in state["fit"].tolist()))
         return state["fit"]
 
-    def main_call(self, executor, model, conds, x, timestep, model_options, state):
-        if conds[1] is None:
-            return executor(model, conds, x, timestep, model_options)
-        call = state.get("calls", 0)
-        state["calls"] = call + 1
-        prediction = prediction_type(model)
-        xf, sf = x.float(), timestep.float()
+    def estimating(self, step, state):
         previous = state.get("previous")
-        if previous is not None and previous[0].shape != x.shape:
-            previous = None
-            for key in ("gram", "rhs", "fit"):
+        if previous is not None and previous[0].shape != step.x.shape:
+            for key in ("previous", "gram", "rhs", "fit"):
                 state.pop(key, None)
-        coefficients = None
-        if call >= self.warmup and previous is not None:
-            coefficients = self._coefficients(state, call - self.warmup, x.shape[0])
-        if coefficients is None:
-            out = executor(model, conds, x, timestep, model_options)
-            cond_out = to_model_output(xf, out[0].float(), sf, prediction)
-            uncond_out = to_model_output(xf, out[1].float(), sf, prediction)
-            if previous is not None and self.table is None:
-                gram, rhs = normal_equations([cond_out, previous[0], previous[1]], uncond_out)
-                if "gram" in state:
-                    gram, rhs = gram + state["gram"], rhs + state["rhs"]
-                state["gram"], state["rhs"] = gram, rhs
-            state["previous"] = (cond_out, uncond_out)
-            return out
-        out = executor(model, [conds[0], None] + conds[2:], x, timestep, model_options)
-        cond_out = to_model_output(xf, out[0].float(), sf, prediction)
-        uncond_out = linear_estimate([cond_out, previous[0], previous[1]], coefficients.to(cond_out.device))
+            previous = None
+        step.coefficients = None
+        if step.call >= self.warmup and previous is not None:
+            step.coefficients = self._coefficients(state, step.call - self.warmup, step.x.shape[0])
+        return step.coefficients is not None
+
+    def observe(self, step, out, state):
+        cond_out, uncond_out = step.to_output(out[0]), step.to_output(out[1])
+        previous = state.get("previous")
+        if previous is not None and self.table is None:
+            gram, rhs = normal_equations([cond_out, previous[0], previous[1]], uncond_out)
+            if "gram" in state:
+                gram, rhs = gram + state["gram"], rhs + state["rhs"]
+            state["gram"], state["rhs"] = gram, rhs
         state["previous"] = (cond_out, uncond_out)
-        out[1] = from_model_output(xf, uncond_out, sf, prediction).to(out[0].dtype)
-        return out
+
+    def estimate(self, step, cond_out, state):
+        previous = state["previous"]
+        uncond_out = linear_estimate([cond_out, previous[0], previous[1]], step.coefficients.to(cond_out.device))
+        state["previous"] = (cond_out, uncond_out)
+        return uncond_out

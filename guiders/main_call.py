@@ -5,8 +5,12 @@ calc_cond_batch of that step to main_call() if it is the cond/uncond call (two o
 positive). Any other first call disarms it. Both are wrappers, so several hooks (ours and other packs') chain,
 and no exclusive slot (`sampler_calc_cond_batch_function`, `model_function_wrapper`) is taken.
 """
+import torch
+
 import comfy.patcher_extension
 
+from ..core.spaces import from_model_output, to_model_output
+from .combine import prediction_type
 from .run_state import SharedPatch, run_state
 
 WRAPPER_KEY = "guidance_zoo_main_call"
@@ -50,4 +54,51 @@ class UncondSkip(MainCallHook):
             return executor(model, conds, x, timestep, model_options)
         out = executor(model, [conds[0], None] + conds[2:], x, timestep, model_options)
         out[1] = out[0]
+        return out
+
+
+class EstimateStep:
+    """One cond/uncond call seen by an UncondEstimate: its index in the run and the estimator's output space."""
+
+    def __init__(self, call: int, model, x: torch.Tensor, sigma: torch.Tensor, model_options: dict, space: str):
+        self.call, self.model, self.model_options, self.space = call, model, model_options, space
+        self.timestep, self.x, self.sigma = sigma, x.float(), sigma.float()
+
+    def to_output(self, denoised: torch.Tensor) -> torch.Tensor:
+        return to_model_output(self.x, denoised.float(), self.sigma, self.space)
+
+    def from_output(self, output: torch.Tensor) -> torch.Tensor:
+        return from_model_output(self.x, output, self.sigma, self.space)
+
+
+class UncondEstimate(MainCallHook):
+    """The savers that skip the uncond pass on some calls and put an estimate in its place (FasterCache, LinearAG,
+    RCFG). Calls without an uncond (cfg 1) are left alone and not counted; on the others, estimating() decides:
+    False runs cond and uncond and hands both to observe(); True runs the cond alone and estimate() gives the uncond
+    in the estimator's space (eps/v/flow velocity by default), converted back to a denoised prediction."""
+
+    def space(self, model) -> str:
+        return prediction_type(model)
+
+    def estimating(self, step: EstimateStep, state: dict) -> bool:
+        raise NotImplementedError
+
+    def observe(self, step: EstimateStep, out: list, state: dict) -> None:
+        """A call that ran the real uncond pass."""
+
+    def estimate(self, step: EstimateStep, cond_out: torch.Tensor, state: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    def main_call(self, executor, model, conds, x, timestep, model_options, state):
+        if conds[1] is None:
+            return executor(model, conds, x, timestep, model_options)
+        call = state.get("calls", 0)
+        state["calls"] = call + 1
+        step = EstimateStep(call, model, x, timestep, model_options, self.space(model))
+        if not self.estimating(step, state):
+            out = executor(model, conds, x, timestep, model_options)
+            self.observe(step, out, state)
+            return out
+        out = executor(model, [conds[0], None] + conds[2:], x, timestep, model_options)
+        out[1] = step.from_output(self.estimate(step, step.to_output(out[0]), state)).to(out[0].dtype)
         return out

@@ -83,14 +83,16 @@ def patch_node(graph, source, node_type, widgets, height):
     return node
 
 
-def sdxl(name, node_type, widgets, cfg, height=110, checkpoint="sd_xl_base_1.0.safetensors", size=1024):
+def sdxl(name, node_type, widgets, cfg, height=110, checkpoint="sd_xl_base_1.0.safetensors", size=1024,
+         sampling=(30, "dpmpp_2m", "karras")):
     g = Graph()
     ckpt = g.node("CheckpointLoaderSimple", (40, 200), (320, 100), [checkpoint],
                   outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")])
     model = patch_node(g, ckpt, node_type, widgets, height)
     positive, negative = text(g, ckpt, POSITIVE, 80, True), text(g, ckpt, NEGATIVE, 290, False)
     latent = g.node("EmptyLatentImage", (480, 500), (320, 110), [size, size, 1], outputs=[("LATENT", "LATENT")])
-    sample_and_save(g, model, positive, negative, latent, ckpt, 2, 30, cfg, "dpmpp_2m", "karras",
+    steps, sampler, scheduler = sampling
+    sample_and_save(g, model, positive, negative, latent, ckpt, 2, steps, cfg, sampler, scheduler,
                     f"guidance_zoo/{name}")
     return g.finish(name)
 
@@ -196,6 +198,8 @@ WORKFLOWS = {
     "asag_flux": lambda n: flux(n, "GuidanceZooASAG", [1.5, 1.0, 2, ""], 160),
     "nag_flux": lambda n: flux(n, "GuidanceZooNAG", [5.0, 2.5, 0.25, 0.0], 130, NEGATIVE),
     "nag_wan": lambda n: wan(n, "GuidanceZooNAG", [5.0, 3.5, 0.5, 0.0], 1.0, 130, NEGATIVE, 8),
+    "rcfg_sdxl_turbo": lambda n: sdxl(n, "GuidanceZooRCFG", ["initialize", 1.0], 1.2, 80,
+                                      "sd_xl_turbo_1.0_fp16.safetensors", 512, (4, "euler_ancestral", "sgm_uniform")),
 }
 
 
