@@ -1,12 +1,14 @@
-"""Replaces the text cross-attention of chosen layers on every model pass (no extra pass), on the families that have a
-separate cross-attention: the UNets (attn2) and Wan (each block's attention calls after its first, self-attention,
-one).
+"""Replaces the text cross-attention of chosen layers on every model pass (no extra pass), on every family.
 
 UNets: attn2 replace patches keyed (block, index, transformer_index), chaining any attn2 replace already installed
 (an IPAdapter-style one). Wan: a "dit" block marker (chaining any block replace there) tells an
-`optimized_attention_override` (chaining any override there) which block is running. The replacement gets a call
-with q, k, v in (B, heads, tokens, head_dim) layout and `installed`, the output of whatever attention was installed
-before it (None when that is ComfyUI's own attention), so it can add its change on top instead of discarding it.
+`optimized_attention_override` (chaining any override there) which block is running; each block's attention calls
+after its first (self-attention) one are cross-attention. The replacement gets a call with q, k, v in
+(B, heads, tokens, head_dim) layout and `installed`, the output of whatever attention was installed before it (None
+when that is ComfyUI's own attention), so it can add its change on top instead of discarding it.
+Joint-attention families (SD3, Flux, Flux2, Chroma, Qwen-Image, Lumina2) have no separate cross-attention: there the
+joint attention call of each chosen layer (found the way hook.py finds it: block markers on every block, Lumina2 by
+counting calls) is handed over whole, with `text` telling where its text tokens are.
 A model call that reached none of the chosen layers raises instead of silently doing nothing.
 """
 from __future__ import annotations
@@ -23,7 +25,6 @@ from .hook import PassState, PerturbedPass, _from_canonical, _split_attention_ar
 from .layers import Layer, LayerMap
 
 WRAPPER_KEY = "guidance_zoo_cross_attention"
-CROSS_ATTENTION_FAMILIES = ("unet", "wan")
 
 
 @dataclass
@@ -36,22 +37,26 @@ class CrossAttentionCall:
     mask: torch.Tensor | None
     layer: Layer
     installed: Callable[[], torch.Tensor] | None    # what was installed before, in the same layout; None = plain
+    text: slice | None = None                       # joint attention: the text tokens' positions; None: cross
 
 
 CrossAttention = Callable[[CrossAttentionCall], torch.Tensor]
 
 
-def check_cross_attention(lmap: LayerMap) -> None:
-    """Raise naming the model when it has no separate cross-attention (joint-attention families)."""
-    if lmap.family not in CROSS_ATTENTION_FAMILIES:
-        raise ValueError(f"this {lmap.model_name} model has no separate cross-attention (text and image tokens share "
-                         f"one joint attention); cross-attention patches apply to SD1.5, SDXL and Wan")
+class _SharedPassState(PassState):
+    """A pass state living in the model's own options: model clones share it instead of copying it."""
+
+    def __deepcopy__(self, memo):
+        return self
 
 
 def install_cross_attention(patcher, lmap: LayerMap, layers: list[Layer], replace: CrossAttention, owner: str) -> None:
-    """Install `replace` on the cross-attention of `layers` of a (cloned) ModelPatcher, for every pass."""
-    check_cross_attention(lmap)
-    tracker = PassState(set(layers))
+    """Install `replace` on the cross-attention of `layers` of a (cloned) ModelPatcher, for every pass (on
+    joint-attention families on the joint attention of those layers)."""
+    tracker = _SharedPassState(set(layers))
+    names = ", ".join(layer.name for layer in layers)
+    patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY,
+                                 _reach_check(tracker, owner, names, lmap.model_name))
     to = patcher.model_options.setdefault("transformer_options", {})
     if lmap.family == "unet":
         attn2 = to.get("patches_replace", {}).get("attn2", {})
@@ -59,16 +64,19 @@ def install_cross_attention(patcher, lmap: LayerMap, layers: list[Layer], replac
             key = (layer.group, layer.index, layer.sub)
             previous = attn2.get(key, attn2.get(key[:2]))
             patcher.set_model_attn2_replace(_unet_replace(replace, layer, previous, tracker), *key)
+        return
+    finder = PerturbedPass(lmap, layers, None, owner)
+    if lmap.family == "lumina2":
+        patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY + "_calls",
+                                     finder._lumina_wrapper(tracker))
     else:
         dit = to.get("patches_replace", {}).get("dit", {})
-        for layer in layers:
+        for layer in lmap.layers if lmap.joint else layers:
             key = (lmap.dit_keys[layer.group], layer.index)
             patcher.set_model_patch_replace(PerturbedPass.block_marker(layer, tracker, dit.get(key)), "dit", *key)
-        to = patcher.model_options["transformer_options"]
-        to["optimized_attention_override"] = _override(replace, tracker, to.get("optimized_attention_override"))
-    names = ", ".join(layer.name for layer in layers)
-    patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY,
-                                 _reach_check(tracker, owner, names, lmap.model_name))
+    to = patcher.model_options["transformer_options"]
+    select = _joint_call(finder) if lmap.joint else _cross_call
+    to["optimized_attention_override"] = _override(replace, tracker, select, to.get("optimized_attention_override"))
 
 
 def _reach_check(tracker: PassState, owner: str, names: str, model_name: str):
@@ -83,13 +91,14 @@ def _reach_check(tracker: PassState, owner: str, names: str, model_name: str):
 
 
 def _run(replace: CrossAttention, tracker: PassState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
-         keep_canonical: bool, scale: float | None, installed: Callable[[], torch.Tensor] | None) -> torch.Tensor:
+         keep_canonical: bool, scale: float | None, installed: Callable[[], torch.Tensor] | None,
+         text: slice | None = None) -> torch.Tensor:
     head_dim = q.shape[-1] if canonical else q.shape[-1] // heads
     q, k, v = (_to_canonical(t, head_dim, canonical, heads) for t in (q, k, v))
     before = None if installed is None else (lambda: _to_canonical(installed(), head_dim, keep_canonical, heads))
     tracker.hits += 1
     out = replace(CrossAttentionCall(q, k, v, head_dim ** -0.5 if scale is None else scale,
-                                     additive_mask(mask, torch.float32), layer, before))
+                                     additive_mask(mask, torch.float32), layer, before, text))
     return _from_canonical(out, keep_canonical)
 
 
@@ -100,20 +109,33 @@ def _unet_replace(replace: CrossAttention, layer: Layer, previous, tracker: Pass
     return attn2
 
 
-def _override(replace: CrossAttention, tracker: PassState, previous):
+def _cross_call(tracker: PassState, q, k, tokens: int) -> tuple[Layer | None, slice | None]:
+    """Wan: a chosen block's calls after its first are cross-attention (as is any whose keys differ in length)."""
+    layer = tracker.current
+    if layer is None:
+        return None, None
+    index, tracker.calls = tracker.calls, tracker.calls + 1
+    return (None if index == 0 and k.shape[tokens] == q.shape[tokens] else layer), None
+
+
+def _joint_call(finder: PerturbedPass):
+    """Joint families: the hook's own rule for which call is a chosen layer's joint attention, and its text tokens."""
+    def select(tracker: PassState, q, k, tokens: int) -> tuple[Layer | None, slice | None]:
+        layer = finder._current_target(tracker)
+        n, text_len = q.shape[tokens], tracker.text_len
+        return layer, slice(0, text_len) if finder.lmap.text_first else slice(n - text_len, n)
+    return select
+
+
+def _override(replace: CrossAttention, tracker: PassState, select, previous):
     def override(func, *args, **kwargs):
         def normal():
             return previous(func, *args, **kwargs) if previous is not None else func(*args, **kwargs)
-        layer = tracker.current
-        if layer is None:
-            return normal()
-        index, tracker.calls = tracker.calls, tracker.calls + 1
         q, k, v, heads, mask = _split_attention_args(args, kwargs)
         canonical = kwargs.get("skip_reshape", False)
-        tokens = 2 if canonical else 1
-        # A block's first call is its self-attention; a call whose keys differ in length from its queries is cross.
-        if index == 0 and k.shape[tokens] == q.shape[tokens]:
+        layer, text = select(tracker, q, k, 2 if canonical else 1)
+        if layer is None:
             return normal()
         return _run(replace, tracker, layer, q, k, v, heads, mask, canonical, kwargs.get("skip_output_reshape", False),
-                    kwargs.get("scale"), normal if previous is not None else None)
+                    kwargs.get("scale"), normal if previous is not None else None, text)
     return override

@@ -90,3 +90,32 @@ def pladis_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: f
             weights = weights + dense
         out[:, :, rows] = weights @ v
     return out.to(dtype)
+
+
+def joint_pladis_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, lam: float, alpha: float,
+                           text: slice, mask: torch.Tensor | None = None, residual_only: bool = False,
+                           chunk: int = 1024) -> torch.Tensor:
+    """PLADIS (arXiv 2503.07677) on joint (text + image) attention, our variant: the text-key part of each image row,
+    as a distribution over the text keys, becomes lam * entmax_alpha + (1 - lam) * softmax of those logits, keeping the
+    row's total text mass m; image-key weights and text rows are unchanged. That is plain attention plus
+    lam * m * (entmax_alpha(S_txt) - softmax(S_txt)) V_txt (residual_only: that change alone). fp32, rows in chunks."""
+    dtype = v.dtype
+    q, k, v = q.float(), k.float(), v.float()
+    n = q.shape[2]
+    out = torch.empty(q.shape[:3] + (v.shape[-1],), dtype=torch.float32, device=v.device)
+    for start in range(0, n, chunk):
+        rows = slice(start, min(start + chunk, n))
+        scores = torch.einsum("bhnd,bhmd->bhnm", q[:, :, rows], k) * scale
+        if mask is not None:
+            scores = scores + (mask[:, :, rows] if mask.shape[2] > 1 else mask)
+        dense = torch.softmax(scores, dim=-1)
+        block = torch.zeros_like(out[:, :, rows]) if residual_only else dense @ v
+        is_image = torch.ones(rows.stop - rows.start, dtype=torch.bool, device=v.device)
+        is_image[max(text.start - start, 0):max(text.stop - start, 0)] = False
+        if bool(is_image.any()) and text.start < text.stop:
+            text_scores = scores[:, :, is_image, text]
+            text_mass = dense[:, :, is_image, text].sum(-1, keepdim=True)
+            change = torch.nan_to_num(sparse_weights(text_scores, alpha) - torch.softmax(text_scores, dim=-1))
+            block[:, :, is_image] += lam * text_mass * (change @ v[:, :, text])
+        out[:, :, rows] = block
+    return out.to(dtype)

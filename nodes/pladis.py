@@ -1,7 +1,7 @@
-"""PLADIS node: sparse cross-attention extrapolation (arXiv 2503.07677) on UNets and Wan, no extra pass."""
+"""PLADIS node: sparse cross-attention extrapolation (arXiv 2503.07677) on every family, no extra pass."""
 from comfy_api.latest import io
 
-from ..attention_patches.cross_attention import check_cross_attention, install_cross_attention
+from ..attention_patches.cross_attention import install_cross_attention
 from ..attention_patches.layers import layer_map
 from ..attention_patches.pladis import pladis_cross_attention
 from .common import NodeInputError, Number, model_patch_schema
@@ -12,7 +12,8 @@ SCALE = Number("scale", 2.0, 0.0, 10.0, "lambda: attention = lambda * entmax(S) 
 ALPHA = Number("alpha", 1.5, 1.1, 2.0, "Sparsity of alpha-entmax: 1.5 = entmax-1.5 (paper default), 2.0 = "
                "sparsemax (the paper's other option); both exact by sorting, other values by bisection.")
 LAYERS_TOOLTIP = ("Cross-attention layers to change; empty = all of them (the paper's setting). UNets: 'input 4-8', "
-                  "'middle', 'output 0:1'; Wan: 'block 0-9'. Comma-separate several.")
+                  "'middle', 'output 0:1'; Flux/Chroma/Flux2: 'double 0-18, single 3'; SD3/Qwen-Image/Lumina2/Wan: "
+                  "'block 0-9'. Comma-separate several.")
 
 
 class PLADIS(io.ComfyNode):
@@ -20,13 +21,15 @@ class PLADIS(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return model_patch_schema(
             "PLADIS", NAME, "attention",
-            "PLADIS (Kim & Sim, arXiv 2503.07677). In every text cross-attention layer the attention weights become "
-            "lambda * alpha-entmax(S) + (1 - lambda) * softmax(S), extrapolating from dense towards sparse attention "
-            "computed from the same logits. No extra pass: it changes every branch of whatever guidance runs (CFG, "
-            "PAG, ...) and works on guidance-distilled models at cfg 1. Works on SD1.5, SDXL and Wan (its "
-            "cross-attention); joint-attention models (SD3, Flux, Flux2, Chroma, Qwen-Image, Lumina2) have no "
-            "separate cross-attention and are refused. Computed in fp32, query rows in chunks. Cost: no extra pass, the "
-            "plain number of model evaluations per step: 2 with CFG, 1 at cfg 1.",
+            "PLADIS (Kim & Sim, ICCV 2025, arXiv 2503.07677). In every text cross-attention layer the attention "
+            "weights become lambda * alpha-entmax(S) + (1 - lambda) * softmax(S), extrapolating from dense towards "
+            "sparse attention computed from the same logits. No extra pass: it changes every branch of whatever "
+            "guidance runs (CFG, PAG, ...) and works on guidance-distilled models at cfg 1. SD1.5, SDXL: attn2; Wan: "
+            "its cross-attention. Joint-attention models (SD3, Flux, Flux2, Chroma, Qwen-Image, Lumina2) have no "
+            "separate cross-attention: there the image tokens' weights on the text tokens are treated as the "
+            "cross-attention (our variant: their text share is kept and redistributed by the rule; image-image "
+            "attention is unchanged). Computed in fp32, query rows in chunks. Cost: no extra pass, the plain number "
+            "of model evaluations per step: 2 with CFG, 1 at cfg 1.",
             [SCALE.input(), ALPHA.input(),
              io.String.Input("layers", default="", multiline=False, tooltip=LAYERS_TOOLTIP)],
             "The model with PLADIS cross-attention.")
@@ -36,7 +39,6 @@ class PLADIS(io.ComfyNode):
         scale, alpha = SCALE.check(NAME, scale), ALPHA.check(NAME, alpha)
         try:
             lmap = layer_map(model)
-            check_cross_attention(lmap)
             chosen = lmap.parse(layers) if (layers or "").strip() else lmap.layers
             patched = model.clone()
             if scale != 0:

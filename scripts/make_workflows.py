@@ -194,6 +194,7 @@ WORKFLOWS = {
     "spg_sdxl": spg_sdxl,
     "pladis_sdxl": lambda n: sdxl(n, "GuidanceZooPLADIS", [2.0, 1.5, ""], 7.0, 110),
     "pladis_wan": lambda n: wan(n, "GuidanceZooPLADIS", [2.0, 1.5, ""], 6.0, 110),
+    "pladis_flux": lambda n: flux(n, "GuidanceZooPLADIS", [2.0, 1.5, ""], 110),
     "asag_sdxl": lambda n: sdxl(n, "GuidanceZooASAG", [1.5, 1.0, 2, ""], 5.0, 160),
     "asag_flux": lambda n: flux(n, "GuidanceZooASAG", [1.5, 1.0, 2, ""], 160),
     "nag_flux": lambda n: flux(n, "GuidanceZooNAG", [5.0, 2.5, 0.25, 0.0], 130, NEGATIVE),

@@ -8,12 +8,13 @@ from memory_probe import growth_exponent
 from support_matrix import cases
 
 from guidance_zoo.attention_patches.layers import layer_map
-from guidance_zoo.core.pladis import entmax15, entmax_bisect, pladis_attention, sparse_weights, sparsemax
+from guidance_zoo.attention_patches.cross_attention import install_cross_attention
+from guidance_zoo.core.pladis import (entmax15, entmax_bisect, joint_pladis_attention, pladis_attention,
+                                      sparse_weights, sparsemax)
 from guidance_zoo.nodes.common import NodeInputError
 from guidance_zoo.nodes.pag import PAG
 from guidance_zoo.nodes.pladis import PLADIS
 
-CROSS = ("sd15", "sdxl", "wan21")
 JOINT = ("sd3", "flux", "flux2", "chroma", "qwen_image", "lumina2")
 
 
@@ -100,6 +101,34 @@ def test_chunked_pladis_attention_equals_the_full_matrix_formula(alpha, lam):
     torch.testing.assert_close(plain + change, out, atol=1e-5, rtol=1e-5)
 
 
+def reference_joint(q, k, v, scale, lam, alpha, text):
+    """Joint rows from the full matrix: image rows' text part = text mass * (lam entmax + (1 - lam) softmax)(S_txt)."""
+    scores = (q.double() @ k.double().transpose(-1, -2)) * scale
+    weights = torch.softmax(scores, -1)
+    image = torch.ones(q.shape[2], dtype=torch.bool)
+    image[text] = False
+    rows = weights[:, :, image]
+    mass = rows[..., text].sum(-1, keepdim=True)
+    text_scores = scores[:, :, image][..., text]
+    rows[..., text] = mass * (lam * threshold_by_bisection(text_scores, alpha) + (1 - lam) * torch.softmax(text_scores, -1))
+    weights[:, :, image] = rows
+    return (weights @ v.double()).float()
+
+
+@pytest.mark.parametrize("text", [slice(0, 5), slice(15, 20)])
+@pytest.mark.parametrize("alpha", [1.5, 2.0])
+def test_joint_variant_equals_its_full_matrix_formula(text, alpha):
+    g = torch.Generator().manual_seed(8)
+    q, k, v = (torch.randn(2, 2, 20, 8, generator=g) * (2 if i < 2 else 1) for i in range(3))
+    out = joint_pladis_attention(q, k, v, 0.35, 2.0, alpha, text, chunk=6)
+    torch.testing.assert_close(out, reference_joint(q, k, v, 0.35, 2.0, alpha, text), atol=1e-5, rtol=1e-5)
+    plain = torch.softmax(q @ k.transpose(-1, -2) * 0.35, -1) @ v
+    torch.testing.assert_close(out[:, :, text], plain[:, :, text], atol=1e-5, rtol=1e-5)
+    change = joint_pladis_attention(q, k, v, 0.35, 2.0, alpha, text, residual_only=True, chunk=7)
+    torch.testing.assert_close(plain + change, out, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(joint_pladis_attention(q, k, v, 0.35, 0.0, alpha, text), plain, atol=1e-5, rtol=1e-5)
+
+
 def test_pladis_attention_memory_is_linear_in_tokens_at_a_fixed_chunk():
     def run(n):
         q = torch.randn(1, 2, n, 8)
@@ -110,26 +139,53 @@ def test_pladis_attention_memory_is_linear_in_tokens_at_a_fixed_chunk():
         return lambda: torch.softmax(q @ q.transpose(-1, -2), -1) @ q
     chunked = growth_exponent(lambda n: run(n)(), tokens=(512, 2048))
     assert chunked < 1.1, chunked
+    joint = growth_exponent(lambda n: joint_pladis_attention(*(torch.randn(1, 2, n, 8) for _ in range(3)), 0.35, 2.0,
+                                                             1.5, slice(0, 77), chunk=128), tokens=(512, 2048))
+    assert joint < 1.1, joint
     assert growth_exponent(lambda n: full(n)(), tokens=(512, 2048)) > 1.9
 
 
 # ---------------------------------------------------------------------------------------------------- the node
 
-@pytest.mark.parametrize("family", cases("PLADIS", CROSS, JOINT))
-def test_pladis_changes_cross_attention_models_and_refuses_joint_attention_ones(family):
+@pytest.mark.parametrize("family", cases("PLADIS", tm.FAMILIES))
+def test_pladis_changes_the_output_on_every_family(family):
     model = tm.make_model(family)
-    if family in JOINT:
-        with pytest.raises(NodeInputError, match=r"PLADIS \(Guidance Zoo\): this \w+ model has no separate "
-                                                 r"cross-attention"):
-            pladis(model)
-        return
     plain = tm.ksample(model, family, cfg=4.0)
     out = tm.ksample(pladis(model), family, cfg=4.0)
     assert torch.isfinite(out).all()
     assert max_diff(out, plain) > 1e-3 * float(plain.abs().max())
 
 
-@pytest.mark.parametrize("family", CROSS)
+@pytest.mark.parametrize("family", JOINT)
+def test_on_joint_attention_every_layer_is_reached_with_its_text_tokens(family):
+    model = tm.make_model(family)
+    lmap = layer_map(model)
+    seen = []
+
+    def record(call):
+        seen.append((call.layer.name, call.text, call.q.shape[2]))
+        return torch.softmax(call.q @ call.k.transpose(-1, -2) * call.scale, -1) @ call.v
+    patched = model.clone()
+    install_cross_attention(patched, lmap, lmap.layers, record, "test")
+    assert_close(tm.ksample(patched, family, cfg=1.0, steps=1), tm.ksample(model, family, cfg=1.0, steps=1))
+    assert sorted({name for name, *_ in seen}) == sorted(layer.name for layer in lmap.layers)
+    for _, text, n in seen:
+        assert text.stop - text.start >= 7 and n == 16 + text.stop - text.start
+
+
+@pytest.mark.parametrize("family", ("flux", "lumina2"))
+def test_pladis_on_joint_attention_equals_its_formula_in_the_model(family):
+    model = tm.make_model(family)
+    lmap = layer_map(model)
+
+    def reference(call):
+        return reference_joint(call.q, call.k, call.v, call.scale, 2.0, 1.5, call.text).to(call.v.dtype)
+    patched = model.clone()
+    install_cross_attention(patched, lmap, lmap.layers, reference, "test")
+    assert_close(tm.ksample(pladis(model), family, cfg=4.0), tm.ksample(patched, family, cfg=4.0))
+
+
+@pytest.mark.parametrize("family", ("sd15", "wan21", "flux", "lumina2"))
 @pytest.mark.parametrize("cfg,per_step", [(4.0, 2), (1.0, 1)])
 def test_pladis_costs_no_extra_evaluation(family, cfg, per_step):
     counted, counter = tm.counted(pladis(tm.make_model(family)))
@@ -137,7 +193,7 @@ def test_pladis_costs_no_extra_evaluation(family, cfg, per_step):
     assert counter.samples == per_step * 3 and counter.calls == 3
 
 
-@pytest.mark.parametrize("family", CROSS)
+@pytest.mark.parametrize("family", ("sd15", "wan21", "flux"))
 def test_pladis_scale_zero_is_plain_attention_exactly_and_patches_nothing(family):
     model = tm.make_model(family)
     patched = pladis(model, 0.0)
@@ -197,12 +253,31 @@ def test_pladis_keeps_a_foreign_ipadapter_style_attn2_replace():
     assert max_diff(stacked, tm.ksample(pladis(model), "sd15", cfg=4.0)) > 1e-3
 
 
-def test_pladis_on_wan_chains_a_foreign_attention_override_and_block_patch():
-    model = tm.make_model("wan21")
-    reference = tm.ksample(pladis(model), "wan21", cfg=4.0)
-    foreign, calls = with_foreign_patches(model)
-    assert_close(tm.ksample(pladis(foreign), "wan21", cfg=4.0), reference)
-    assert calls["override"] > 0 and calls["block"] > 0
+@pytest.mark.parametrize("family", ("wan21", "flux", "lumina2"))
+def test_pladis_chains_a_foreign_attention_override_and_block_patch(family):
+    model = tm.make_model(family)
+    reference = tm.ksample(pladis(model), family, cfg=4.0)
+    foreign, calls = with_foreign_patches(model, block=family != "lumina2")
+    assert_close(tm.ksample(pladis(foreign), family, cfg=4.0), reference)
+    assert calls["override"] > 0 and (family == "lumina2" or calls["block"] > 0)
+
+
+def test_pladis_on_joint_attention_keeps_a_foreign_overrides_own_change():
+    """A foreign override that changes attention (here: scales it) still acts; PLADIS adds its change on top."""
+    model = tm.make_model("flux")
+
+    def halve(func, *args, **kwargs):
+        return 0.5 * func(*args, **kwargs)
+    foreign = model.clone()
+    foreign.model_options["transformer_options"]["optimized_attention_override"] = halve
+    lmap = layer_map(model)
+
+    def reference(call):
+        plain = torch.softmax(call.q @ call.k.transpose(-1, -2) * call.scale, -1) @ call.v
+        return 0.5 * plain + (reference_joint(call.q, call.k, call.v, call.scale, 2.0, 1.5, call.text) - plain)
+    expected = model.clone()
+    install_cross_attention(expected, lmap, lmap.layers, reference, "test")
+    assert_close(tm.ksample(pladis(foreign), "flux", cfg=4.0), tm.ksample(expected, "flux", cfg=4.0))
 
 
 def test_pladis_reaches_only_wan_cross_attention():
@@ -222,7 +297,7 @@ def test_pladis_reaches_only_wan_cross_attention():
     assert sorted(set(seen)) == [("block 0", 32, 7), ("block 1", 32, 7)]
 
 
-@pytest.mark.parametrize("family", ("sd15", "wan21"))
+@pytest.mark.parametrize("family", ("sd15", "wan21", "flux"))
 def test_pladis_stacks_with_pag_in_one_call(family):
     model = tm.make_model(family)
     stacked = PAG.execute(pladis(model), 3.0, "").result[0]
@@ -233,7 +308,7 @@ def test_pladis_stacks_with_pag_in_one_call(family):
     assert max_diff(out, tm.ksample(pladis(model), family, cfg=4.0)) > 1e-3
 
 
-@pytest.mark.parametrize("family", ("sd15", "wan21"))
+@pytest.mark.parametrize("family", ("sd15", "wan21", "flux", "lumina2"))
 def test_pladis_batch_of_two_equals_two_single_runs(family):
     model = pladis(tm.make_model(family))
     both = tm.ksample(model, family, cfg=4.0, seeds=(5, 6))
@@ -241,7 +316,7 @@ def test_pladis_batch_of_two_equals_two_single_runs(family):
         assert_close(both[i:i + 1], tm.ksample(model, family, cfg=4.0, seeds=(seed,)))
 
 
-@pytest.mark.parametrize("family", ("sd15", "sdxl", "wan21"))
+@pytest.mark.parametrize("family", ("sd15", "sdxl", "wan21", "flux", "sd3", "chroma"))
 def test_pladis_fp16_is_finite_and_deterministic(family):
     model = pladis(tm.make_model(family, dtype=torch.float16))
     first = tm.ksample(model, family, cfg=4.0)
@@ -261,3 +336,10 @@ def test_pladis_rejects_bad_input_naming_the_node(kwargs, message):
     inputs = {"scale": 2.0, "alpha": 1.5, "layers": "", **kwargs}
     with pytest.raises(NodeInputError, match=rf"PLADIS \(Guidance Zoo\): {message}"):
         PLADIS.execute(tm.make_model("sd15"), **inputs)
+
+
+def test_pladis_on_a_model_the_hook_does_not_know_is_a_clear_error():
+    model = tm.make_model("sd15")
+    model.model.diffusion_model = torch.nn.Linear(2, 2)
+    with pytest.raises(NodeInputError, match=r"PLADIS \(Guidance Zoo\): model SD15 \(Linear\) is not supported"):
+        pladis(model)
