@@ -13,18 +13,22 @@ LAYERS_TOOLTIP = ("Self-attention layers to perturb; empty = this model's defaul
                   "(default 'double 1'). SD3/Qwen-Image/Lumina2/Wan: 'block 1' (default). Comma-separate several.")
 
 
+def schedule_input(scale: str = "scale"):
+    return SCHEDULE_TYPE.Input("scale_schedule", optional=True,
+                               tooltip=f"Optional Guidance Schedule: {scale} * f(t) inside its sigma interval; outside "
+                                       "it the extra pass is not run.")
+
+
 def layer_and_schedule_inputs() -> list:
-    return [io.String.Input("layers", default="", multiline=False, tooltip=LAYERS_TOOLTIP),
-            SCHEDULE_TYPE.Input("scale_schedule", optional=True,
-                                tooltip="Optional Guidance Schedule: scale * f(t) inside its sigma interval; outside "
-                                        "it the extra pass is not run.")]
+    return [io.String.Input("layers", default="", multiline=False, tooltip=LAYERS_TOOLTIP), schedule_input()]
 
 
-def resolve_layers(model, node: str, layers: str) -> tuple[LayerMap, list[Layer]]:
-    """The model's layer map and the chosen layers, or a NodeInputError naming the node."""
+def resolve_layers(model, node: str, layers: str, default=None) -> tuple[LayerMap, list[Layer]]:
+    """The model's layer map and the chosen layers, or a NodeInputError naming the node; empty layers means
+    default(lmap) when a method has its own default, else the model's."""
     try:
         lmap = layer_map(model)
-        return lmap, lmap.parse(layers)
+        return lmap, lmap.parse(layers if layers.strip() or default is None else default(lmap))
     except ValueError as error:
         raise NodeInputError(f"{node}: {error}") from None
 
@@ -33,6 +37,13 @@ def patch_with_perturbation(model, node: str, scale: float, chosen: tuple[LayerM
                             perturbation: Perturbation):
     """Clone the model and add D + scale * (D_c - D_perturbed) with one batched extra pass; scale 0 adds nothing."""
     lmap, layers = chosen
+    return patch_with_pass(model, scale, PerturbedPass(lmap, layers, perturbation, node), schedule)
+
+
+def patch_with_pass(model, scale: float, perturbed_pass: PerturbedPass, schedule,
+                    post_cfg=PerturbedGuidancePostCFG):
+    """Clone the model and add post_cfg(extra pass, scale, schedule), the pass batched into the cond/uncond call;
+    scale 0 adds nothing. schedule needs only factor(model_options, sigma); outside it the pass is not run."""
     patched = model.clone()
     if scale == 0:
         return patched
@@ -40,7 +51,7 @@ def patch_with_perturbation(model, node: str, scale: float, chosen: tuple[LayerM
     if schedule is not None:
         def active(model_options, sigma):
             return schedule.factor(model_options, sigma) > 0
-    extra_pass = ExtraCondPass(PerturbedPass(lmap, layers, perturbation, node), active)
+    extra_pass = ExtraCondPass(perturbed_pass, active)
     extra_pass.install(patched)
-    patched.set_model_sampler_post_cfg_function(PerturbedGuidancePostCFG(extra_pass, scale, schedule))
+    patched.set_model_sampler_post_cfg_function(post_cfg(extra_pass, scale, schedule))
     return patched

@@ -1,0 +1,191 @@
+"""Whole-block perturbations for the hook layer: skip a block (its output is its input), change a block's input
+tokens, or pick a random subset of blocks per step, on every family, in one extra pass of the positive cond.
+
+DiTs (SD3, Flux, Flux2, Chroma, Qwen-Image, Wan): "dit" block replace patches, chaining any replace already there.
+UNets (their transformer blocks, named like the attention layers: 'middle 0:3') and Lumina2 have no block patches:
+a diffusion-model wrapper registers forward hooks on the chosen block modules for the duration of the one model call
+that carries the pass and removes them in `finally`; no module's forward is replaced.
+In ComfyUI's batched cond/uncond call only the rows of the extra cond are perturbed. Random choices (a token
+permutation, the dropped blocks) come from a generator seeded by the node's seed and the step's index, never from
+the global RNG, so a run is reproducible and a batch of two equals two runs of one.
+"""
+from __future__ import annotations
+
+import torch
+
+import comfy.patcher_extension
+
+from ..guiders.schedule import sampler_position
+from .hook import PASS_KEY, PassState, PerturbedPass
+from .layers import Layer, LayerMap
+
+WRAPPER_KEY = "guidance_zoo_blocks"
+
+
+class BlockPerturbation:
+    """What the perturbed pass does to its blocks. This base class skips every chosen block (skip-layer guidance);
+    subclasses choose a subset per step (select) or change the block's input instead of skipping it (apply)."""
+    seed = 0
+
+    def select(self, layers: list[Layer], generator: torch.Generator) -> list[Layer]:
+        return layers
+
+    def apply(self, hidden: torch.Tensor, image: slice, generator: torch.Generator) -> torch.Tensor | None:
+        """The block's new input hidden states (B, N, C), or None to skip the block."""
+        return None
+
+
+class BlockPassState(PassState):
+    def __init__(self, targets: set[Layer], chunk: int | None = None):
+        super().__init__(targets, chunk)
+        self.generator: torch.Generator | None = None
+        self.selected: set[Layer] = set()
+        self.pending: dict[Layer, tuple[torch.Tensor, torch.Tensor | None]] = {}
+
+
+def step_seed(seed: int, transformer_options: dict) -> int:
+    """A seed for one step of one run: the node's seed mixed with the step's index in the run's sigma schedule."""
+    sigmas = transformer_options.get("sigmas")
+    index = sampler_position({"transformer_options": transformer_options}, sigmas)[0] if sigmas is not None else 0
+    return (seed * 1_000_003 + index) % (2 ** 63)
+
+
+def block_modules(diffusion_model, family: str) -> dict[Layer, torch.nn.Module]:
+    """The block module behind each layer name on families without block patches (UNets, Lumina2)."""
+    if family == "lumina2":
+        return {Layer("block", i): layer for i, layer in enumerate(diffusion_model.layers)}
+    modules = {}
+    for group, blocks in (("input", diffusion_model.input_blocks), ("middle", [diffusion_model.middle_block]),
+                          ("output", diffusion_model.output_blocks)):
+        for i, block in enumerate(blocks):
+            inner = [t for m in block.modules() if type(m).__name__ == "SpatialTransformer" for t in m.transformer_blocks]
+            modules.update({Layer(group, i, sub): module for sub, module in enumerate(inner)})
+    return modules
+
+
+class BlockPass(PerturbedPass):
+    """A perturbed pass acting on whole blocks; `layers` are the candidate blocks."""
+
+    def __init__(self, lmap: LayerMap, layers: list[Layer], perturbation: BlockPerturbation, owner: str):
+        super().__init__(lmap, layers, perturbation, owner)
+
+    def new_state(self, chunk: int | None = None) -> BlockPassState:
+        return BlockPassState(set(self.layers), chunk)
+
+    def options(self, model_options: dict, state: BlockPassState) -> dict:
+        import comfy.model_patcher
+        mo = comfy.model_patcher.create_model_options_clone(model_options)
+        to = mo.setdefault("transformer_options", {})
+        to[PASS_KEY] = {**to.get(PASS_KEY, {}), id(state): state}
+        if self.lmap.family in ("unet", "lumina2"):
+            comfy.patcher_extension.add_wrapper_with_key(
+                comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY, self._hooks_wrapper(state), to)
+            return mo
+        dit = to.setdefault("patches_replace", {}).setdefault("dit", {})
+        for layer in self.lmap.layers:
+            key = (self.lmap.dit_keys[layer.group], layer.index)
+            dit[key] = self._block_replace(layer, state, dit.get(key))
+        return mo
+
+    def _prepare(self, state: BlockPassState, transformer_options: dict) -> None:
+        """Seed the call's generator and draw the step's blocks once, at the first block of the call."""
+        if state.generator is None:
+            state.generator = torch.Generator().manual_seed(step_seed(self.perturb.seed, transformer_options))
+            state.selected = set(self.perturb.select(self.layers, state.generator))
+
+    def _image(self, layer: Layer, tokens: int, state: BlockPassState) -> slice:
+        """The image tokens of a block's hidden states: joint sequences (Flux single blocks, Lumina2) carry text."""
+        joint = self.lmap.family == "lumina2" or (self.lmap.family == "flux" and layer.group == "single")
+        if not joint:
+            return slice(0, tokens)
+        return slice(state.text_len, tokens) if self.lmap.text_first else slice(0, tokens - state.text_len)
+
+    def _start(self, layer: Layer, state: BlockPassState, hidden: torch.Tensor, transformer_options: dict):
+        """(rows, new input or None for a skip) when this block call is perturbed, else None."""
+        self._prepare(state, transformer_options)
+        if layer not in state.selected:
+            return None
+        if state.chunk is not None and "cond_or_uncond" not in transformer_options:
+            raise RuntimeError(f"{self.owner}: this {self.lmap.model_name} model does not tell its blocks which batch "
+                               f"rows are which cond; the perturbation cannot run batched here")
+        rows = self._rows(state, transformer_options.get("cond_or_uncond"), hidden.shape[0], hidden.device)
+        if rows is not None and not rows.any():
+            return None
+        state.hits += 1
+        part = hidden if rows is None else hidden[rows]
+        changed = self.perturb.apply(part, self._image(layer, hidden.shape[1], state), state.generator)
+        if changed is not None and rows is not None:
+            merged = hidden.clone()
+            merged[rows] = changed.to(merged.dtype)
+            changed = merged
+        return rows, changed
+
+    @staticmethod
+    def _keep_input(rows: torch.Tensor | None, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        if rows is None:
+            return before
+        return torch.where(rows.view(-1, *([1] * (after.ndim - 1))), before.to(after.dtype), after)
+
+    def _block_replace(self, layer: Layer, state: BlockPassState, previous):
+        def block(args: dict, extra: dict) -> dict:
+            def run(block_args: dict) -> dict:
+                return previous(block_args, extra) if previous is not None else extra["original_block"](block_args)
+            if self.lmap.family == "flux" and layer.group == "double" and args.get("txt") is not None:
+                state.text_len = args["txt"].shape[1]
+            if layer not in state.targets:
+                return run(args)
+            started = self._start(layer, state, args["img"], args.get("transformer_options") or {})
+            if started is None:
+                return run(args)
+            rows, changed = started
+            if changed is not None:
+                return run({**args, "img": changed})
+            if rows is None:
+                return args
+            kept = {key: args[key].clone() for key in ("img", "txt") if args.get(key) is not None}  # blocks add in place
+            out = run(args)
+            for key, before in kept.items():
+                if out.get(key) is not None and out[key].shape == before.shape:
+                    out[key] = self._keep_input(rows, before, out[key])
+            return out
+        return block
+
+    def _hooks_wrapper(self, state: BlockPassState):
+        def wrapper(executor, *args, **kwargs):
+            modules = block_modules(executor.class_obj, self.lmap.family)
+            handles = []
+            try:
+                for layer in self.layers:
+                    if layer in modules:
+                        handles.append(modules[layer].register_forward_pre_hook(
+                            self._pre_hook(layer, state), with_kwargs=True))
+                        handles.append(modules[layer].register_forward_hook(
+                            self._post_hook(layer, state), with_kwargs=True))
+                if self.lmap.family == "lumina2":
+                    return self._lumina_wrapper(state)(executor, *args, **kwargs)
+                return executor(*args, **kwargs)
+            finally:
+                for handle in handles:
+                    handle.remove()
+                state.pending.clear()
+        return wrapper
+
+    def _pre_hook(self, layer: Layer, state: BlockPassState):
+        def pre_hook(module, args: tuple, kwargs: dict):
+            started = self._start(layer, state, args[0], kwargs.get("transformer_options") or {})
+            if started is None:
+                return None
+            rows, changed = started
+            if changed is None:
+                state.pending[layer] = (args[0] if rows is None else args[0].clone(), rows)
+                return None
+            return (changed,) + tuple(args[1:]), kwargs
+        return pre_hook
+
+    def _post_hook(self, layer: Layer, state: BlockPassState):
+        def post_hook(module, args: tuple, kwargs: dict, output: torch.Tensor):
+            pending = state.pending.pop(layer, None)
+            if pending is None:
+                return None
+            return self._keep_input(pending[1], pending[0], output)
+        return post_hook

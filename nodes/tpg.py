@@ -1,0 +1,54 @@
+"""TPG node: Token Perturbation Guidance (arXiv 2506.10036) on every architecture."""
+from comfy_api.latest import io
+
+from ..attention_patches.blocks import BlockPass
+from ..attention_patches.layers import LayerMap
+from ..attention_patches.tpg import TokenShuffle
+from .common import Number, model_patch_schema
+from .perturbation import patch_with_pass, resolve_layers, schedule_input
+
+NAME = "TPG (Guidance Zoo)"
+SCALE = Number("scale", 3.0, 0.0, 100.0, "TPG scale s (official default 3.0). 0 turns TPG off and costs nothing.")
+SEED = Number("seed", 0, 0, 2 ** 31 - 1, "Seed of the token permutations (a new one per block call and step, from "
+              "this seed and the step, never the global RNG).", integer=True)
+LAYERS_TOOLTIP = ("Transformer blocks whose input tokens are shuffled; empty = the official SDXL blocks "
+                  "'input 7:2-9, input 8' (diffusers d6-d23), on SD1.5 'input 7-8', on DiTs 'double 1' / 'block 1'. "
+                  "UNet names pick transformer blocks ('input 7:2' = block 7, transformer 2). Comma-separate several.")
+OFFICIAL_UNET = ("input 7:2-9, input 8", "input 7-8")
+
+
+def tpg_default(lmap: LayerMap) -> str:
+    """The official SDXL layers, their SD1.5 counterpart, else the last two input blocks with transformers."""
+    if lmap.family != "unet":
+        return lmap.default
+    for spec in OFFICIAL_UNET:
+        try:
+            lmap.parse(spec)
+            return spec
+        except ValueError:
+            pass
+    inputs = sorted({layer.index for layer in lmap.layers if layer.group == "input"})
+    return ", ".join(f"input {i}" for i in inputs[-2:]) or lmap.default
+
+
+class TPG(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return model_patch_schema(
+            "TPG", NAME, "perturbation",
+            "Token Perturbation Guidance (Rajabi et al., NeurIPS 2025, arXiv 2506.10036). Runs the conditional "
+            "prediction again with the input tokens of chosen transformer blocks randomly shuffled (a "
+            "norm-preserving permutation, new for every block call, not undone) and steers away from it: "
+            "D = D_cfg + scale * (D_c - D_TPG). Only image tokens are shuffled, never text tokens; video tokens are "
+            "shuffled across all frames. Works without CFG (cfg 1) too. The extra pass runs in the same batched "
+            "model call as cond and uncond. Cost: 3 model evaluations per step with CFG, 2 at cfg 1.",
+            [SCALE.input(), io.String.Input("layers", default="", tooltip=LAYERS_TOOLTIP), SEED.input(),
+             schedule_input()],
+            "The model with TPG added after its CFG step.")
+
+    @classmethod
+    def execute(cls, model, scale: float, layers: str, seed: int, scale_schedule=None) -> io.NodeOutput:
+        scale, seed = SCALE.check(NAME, scale), SEED.check(NAME, seed)
+        lmap, chosen = resolve_layers(model, NAME, layers, tpg_default)
+        return io.NodeOutput(patch_with_pass(model, scale, BlockPass(lmap, chosen, TokenShuffle(seed), NAME),
+                                             scale_schedule))

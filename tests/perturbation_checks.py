@@ -1,0 +1,56 @@
+"""Checks shared by the block-level method tests (SLG, TPG, S2-Guidance); a node is given as make(model) -> patched
+model. What every such node must do on every family is in test_block_methods.py."""
+import torch
+
+import tiny_models as tm
+
+
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max())
+
+
+def assert_close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-4):
+    torch.testing.assert_close(a, b, rtol=rel, atol=rel * float(b.abs().max()))
+
+
+def changes_output(make, family: str, cfg: float = 4.0) -> torch.Tensor:
+    """The patched model's sample differs from plain CFG's and is finite; returns it."""
+    model = tm.make_model(family)
+    plain = tm.ksample(model, family, cfg=cfg)
+    out = tm.ksample(make(model), family, cfg=cfg)
+    assert torch.isfinite(out).all()
+    assert max_diff(out, plain) > 1e-3 * float(plain.abs().max())
+    return out
+
+
+def keeps_a_foreign_block_patch(make, family: str, key: tuple[str, int]):
+    """A pass-through foreign "dit" block replace on a block we perturb keeps running and changes nothing."""
+    model = tm.make_model(family)
+    reference = tm.ksample(make(model), family, cfg=4.0)
+    calls = []
+
+    def foreign_block(args, extra):
+        calls.append(args["img"].shape[0])
+        return extra["original_block"](args)
+    foreign = model.clone()
+    foreign.set_model_patch_replace(foreign_block, "dit", *key)
+    assert_close(tm.ksample(make(foreign), family, cfg=4.0), reference)
+    assert calls and max(calls) == 3
+
+
+def keeps_a_foreign_attn1_patch(make, family: str = "sd15"):
+    """A pass-through foreign attn1 replace inside a UNet block we perturb keeps running and changes nothing."""
+    model = tm.make_model(family)
+    reference = tm.ksample(make(model), family, cfg=4.0)
+    seen = []
+
+    def foreign_attn1(q, k, v, extra_options):
+        seen.append(q.shape[0])
+        heads = extra_options["n_heads"]
+        q, k, v = (t.view(t.shape[0], -1, heads, t.shape[-1] // heads).transpose(1, 2) for t in (q, k, v))
+        out = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        return out.transpose(1, 2).reshape(out.shape[0], -1, heads * out.shape[-1])
+    foreign = model.clone()
+    foreign.set_model_attn1_replace(foreign_attn1, "middle", 0)
+    assert_close(tm.ksample(make(foreign), family, cfg=4.0), reference)
+    assert seen and max(seen) == 3
