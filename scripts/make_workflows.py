@@ -177,6 +177,22 @@ def flux(name, node_type, widgets, height=90, negative_patch_prompt=None):
     return g.finish(name)
 
 
+def sd3(name, node_type, widgets, cfg, height=110):
+    """SD3.5 Large from its split files: diffusion model, the three text encoders, the VAE."""
+    g = Graph()
+    unet = g.node("UNETLoader", (40, 60), (320, 82), ["sd3.5_large.safetensors", "default"],
+                  outputs=[("MODEL", "MODEL")])
+    clip = g.node("TripleCLIPLoader", (40, 200), (320, 106),
+                  ["clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors"], outputs=[("CLIP", "CLIP")])
+    vae = g.node("VAELoader", (40, 360), (320, 58), ["sd3.5_vae.safetensors"], outputs=[("VAE", "VAE")])
+    model = patch_node(g, unet, node_type, widgets, height)
+    positive, negative = text(g, clip, POSITIVE, 80, True), text(g, clip, NEGATIVE, 290, False)
+    latent = g.node("EmptySD3LatentImage", (480, 500), (320, 110), [1024, 1024, 1], outputs=[("LATENT", "LATENT")])
+    sample_and_save(g, model, positive, negative, latent, vae, 0, 28, cfg, "euler", "sgm_uniform",
+                    f"guidance_zoo/{name}")
+    return g.finish(name)
+
+
 WORKFLOWS = {
     "cfg_schedule_sdxl": lambda n: sdxl(n, "GuidanceZooCFGSchedule", ["linear", 0.0, 0.28, 5.42, True], 7.0, 160),
     "tcfg_sdxl": lambda n: sdxl(n, "GuidanceZooTCFG", [], 7.0, 40),
@@ -201,6 +217,10 @@ WORKFLOWS = {
     "nag_wan": lambda n: wan(n, "GuidanceZooNAG", [5.0, 3.5, 0.5, 0.0], 1.0, 130, NEGATIVE, 8),
     "rcfg_sdxl_turbo": lambda n: sdxl(n, "GuidanceZooRCFG", ["initialize", 1.0], 1.2, 80,
                                       "sd_xl_turbo_1.0_fp16.safetensors", 512, (4, "euler_ancestral", "sgm_uniform")),
+    "tpg_sdxl": lambda n: sdxl(n, "GuidanceZooTPG", [3.0, "", 0], 5.0, 110),
+    "tpg_flux": lambda n: flux(n, "GuidanceZooTPG", [3.0, "", 0], 110),
+    "slg_wan": lambda n: wan(n, "GuidanceZooSLG", [3.0, "", 0.01, 0.15, 0.0], 6.0, 180),
+    "s2_guidance_sd3": lambda n: sd3(n, "GuidanceZooS2Guidance", [1.0, 0.1, "", 0], 4.5, 130),
 }
 
 
