@@ -67,7 +67,7 @@ def test_s2_is_deterministic_for_a_seed_and_leaves_the_global_rng_alone():
 
 
 def test_s2_keeps_a_foreign_block_replace():
-    checks.keeps_a_foreign_block_patch(lambda m: s2(m, 1.0, 0.5), "flux", ("single_block", 0))
+    checks.keeps_foreign_patches(lambda m: s2(m, 1.0, 0.5), "flux")
 
 
 def test_s2_default_candidates_leave_out_the_first_and_last_block():

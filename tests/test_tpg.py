@@ -77,7 +77,7 @@ def test_a_new_permutation_per_block_call_and_step_and_per_seed():
 
 
 def test_tpg_keeps_a_foreign_block_replace_on_its_block():
-    checks.keeps_a_foreign_block_patch(tpg, "flux", ("double_block", 1))
+    checks.keeps_foreign_patches(lambda m: tpg(m, 3.0, "double 0"), "flux")
 
 
 def test_tpg_keeps_a_foreign_attn1_replace_inside_a_shuffled_unet_block():
