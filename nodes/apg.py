@@ -3,6 +3,7 @@ from comfy_api.latest import io
 
 from ..guiders.apg import APGRule
 from .common import Number, model_patch_schema
+from .schedule import patch_with_rule, scale_schedule_input
 
 NAME = "APG (Guidance Zoo)"
 ETA = Number("eta", 0.0, -10.0, 10.0, "Weight of the guidance component parallel to the conditional prediction. "
@@ -25,11 +26,9 @@ class APG(io.ComfyNode):
             "clean. Uses the paper's rule D = D_c + (cfg - 1) * G' (ComfyUI's core APG node equals this at cfg + 1). "
             "Cost: 2 model evaluations per step, like CFG; no effect at cfg 1. Stacks with other pre/post-CFG "
             "patches; later patches see the rewritten cond prediction.",
-            [ETA.input(), THRESHOLD.input(), MOMENTUM.input()], "The model with APG applied to its CFG step.")
+            [ETA.input(), THRESHOLD.input(), MOMENTUM.input(), scale_schedule_input()], "The model with APG applied to its CFG step.")
 
     @classmethod
-    def execute(cls, model, eta: float, norm_threshold: float, momentum: float) -> io.NodeOutput:
+    def execute(cls, model, eta: float, norm_threshold: float, momentum: float, scale_schedule=None) -> io.NodeOutput:
         rule = APGRule(ETA.check(NAME, eta), THRESHOLD.check(NAME, norm_threshold), MOMENTUM.check(NAME, momentum))
-        patched = model.clone()
-        rule.install(patched)
-        return io.NodeOutput(patched)
+        return patch_with_rule(model, rule, scale_schedule)

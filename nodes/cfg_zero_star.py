@@ -3,6 +3,7 @@ from comfy_api.latest import io
 
 from ..guiders.cfg_zero_star import MODES, CFGZeroStarRule
 from .common import Number, check_choice, model_patch_schema
+from .schedule import patch_with_rule, scale_schedule_input
 
 NAME = "CFG-Zero* (Guidance Zoo)"
 ZERO_STEPS = Number("zero_init_steps", 1, 0, 1000, "Official zero-init: the first N steps output zero velocity "
@@ -23,12 +24,11 @@ class CFGZeroStar(io.ComfyNode):
             [ZERO_STEPS.input(),
              io.Combo.Input("mode", options=list(MODES), default="official",
                             tooltip="official: the paper's rule in velocity space with zero-init. comfyui_core: "
-                                    "the same result as ComfyUI's core CFGZeroStar node.")],
+                                    "the same result as ComfyUI's core CFGZeroStar node."),
+             scale_schedule_input()],
             "The model with CFG-Zero* applied.")
 
     @classmethod
-    def execute(cls, model, zero_init_steps: int, mode: str) -> io.NodeOutput:
+    def execute(cls, model, zero_init_steps: int, mode: str, scale_schedule=None) -> io.NodeOutput:
         rule = CFGZeroStarRule(ZERO_STEPS.check(NAME, zero_init_steps), check_choice(NAME, "mode", mode, MODES))
-        patched = model.clone()
-        rule.install(patched)
-        return io.NodeOutput(patched)
+        return patch_with_rule(model, rule, scale_schedule)

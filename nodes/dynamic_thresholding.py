@@ -3,6 +3,7 @@ from comfy_api.latest import io
 
 from ..guiders.dynamic_thresholding import DynamicThresholdingRule
 from .common import Number, model_patch_schema
+from .schedule import patch_with_rule, scale_schedule_input
 
 NAME = "Dynamic Thresholding (Guidance Zoo)"
 PERCENTILE = Number("percentile", 0.995, 0.5, 1.0, "Percentile p of |D - mean| that sets the threshold "
@@ -22,10 +23,9 @@ class DynamicThresholding(io.ComfyNode):
             "range / s. The reference range is the same percentile of the prediction CFG would give at mimic_scale, "
             "since latents are not in [-1, 1]. Lets high cfg keep the contrast of a lower one. Video frames are "
             "pooled per channel. Cost: 2 model evaluations per step; no effect at cfg 1.",
-            [PERCENTILE.input(), MIMIC.input()], "The model with dynamic thresholding after CFG.")
+            [PERCENTILE.input(), MIMIC.input(), scale_schedule_input()], "The model with dynamic thresholding after CFG.")
 
     @classmethod
-    def execute(cls, model, percentile: float, mimic_scale: float) -> io.NodeOutput:
-        patched = model.clone()
-        DynamicThresholdingRule(PERCENTILE.check(NAME, percentile), MIMIC.check(NAME, mimic_scale)).install(patched)
-        return io.NodeOutput(patched)
+    def execute(cls, model, percentile: float, mimic_scale: float, scale_schedule=None) -> io.NodeOutput:
+        rule = DynamicThresholdingRule(PERCENTILE.check(NAME, percentile), MIMIC.check(NAME, mimic_scale))
+        return patch_with_rule(model, rule, scale_schedule)

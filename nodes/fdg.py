@@ -3,6 +3,7 @@ from comfy_api.latest import io
 
 from ..guiders.fdg import FDGRule
 from .common import Number, model_patch_schema
+from .schedule import patch_with_rule, scale_schedule_input
 
 NAME = "FDG (Guidance Zoo)"
 HIGH = Number("high_scale", 10.0, 0.0, 100.0, "Guidance scale of the finest (high-frequency) level. The coarsest "
@@ -23,13 +24,11 @@ class FDG(io.ComfyNode):
             "levels of a Laplacian pyramid: strong guidance on high frequencies (detail) and the sampler's lower cfg "
             "on low frequencies (global colour and layout), avoiding oversaturation. Any latent size (padded and "
             "cropped back), video per frame. Cost: 2 model evaluations per step; no effect at cfg 1.",
-            [HIGH.input(), LEVELS.input(), PAR_HIGH.input(), PAR_LOW.input()], "The model with FDG as its CFG step.")
+            [HIGH.input(), LEVELS.input(), PAR_HIGH.input(), PAR_LOW.input(), scale_schedule_input()], "The model with FDG as its CFG step.")
 
     @classmethod
     def execute(cls, model, high_scale: float, levels: int, parallel_weight_high: float,
-                parallel_weight_low: float) -> io.NodeOutput:
+                parallel_weight_low: float, scale_schedule=None) -> io.NodeOutput:
         rule = FDGRule(HIGH.check(NAME, high_scale), LEVELS.check(NAME, levels), PAR_HIGH.check(NAME, parallel_weight_high),
                        PAR_LOW.check(NAME, parallel_weight_low))
-        patched = model.clone()
-        rule.install(patched)
-        return io.NodeOutput(patched)
+        return patch_with_rule(model, rule, scale_schedule)

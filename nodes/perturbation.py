@@ -6,7 +6,7 @@ from ..attention_patches.layers import Layer, LayerMap, layer_map
 from ..guiders.extra_pass import ExtraCondPass
 from ..guiders.perturbed_guidance import PerturbedGuidancePostCFG
 from .common import NodeInputError
-from .schedule import SCHEDULE_TYPE
+from .schedule import scale_schedule_input
 
 LAYERS_TOOLTIP = ("Self-attention layers to perturb; empty = this model's default. UNets: 'middle' (default, the "
                   "paper's mid block), 'input 4-8', 'output 0:1'. Flux/Chroma/Flux2: 'double 0-3', 'single 10' "
@@ -14,9 +14,8 @@ LAYERS_TOOLTIP = ("Self-attention layers to perturb; empty = this model's defaul
 
 
 def schedule_input(scale: str = "scale"):
-    return SCHEDULE_TYPE.Input("scale_schedule", optional=True,
-                               tooltip=f"Optional Guidance Schedule: {scale} * f(t) inside its sigma interval; outside "
-                                       "it the extra pass is not run.")
+    return scale_schedule_input(f"Optional Guidance Schedule: {scale} * f(t) inside its sigma interval; outside it "
+                                "the extra pass is not run.")
 
 
 def layer_and_schedule_inputs() -> list:

@@ -3,6 +3,7 @@ from comfy_api.latest import io
 
 from ..guiders.rescale_cfg import RescaleCFGRule
 from .common import Number, model_patch_schema
+from .schedule import patch_with_rule, scale_schedule_input
 
 NAME = "Rescale CFG (Guidance Zoo)"
 MULTIPLIER = Number("multiplier", 0.7, 0.0, 1.0, "phi: blend between the rescaled and the plain CFG prediction "
@@ -19,10 +20,8 @@ class RescaleCFG(io.ComfyNode):
             "for eps and v-prediction models (as ComfyUI's core node) and in velocity space for flow models (Flux, "
             "SD3, Wan), where core's conversion is wrong; std over all latent dims, so video is handled. Chainable "
             "(no exclusive CFG slot). Cost: 2 model evaluations per step; no effect at cfg 1.",
-            [MULTIPLIER.input()], "The model with Rescale CFG applied.")
+            [MULTIPLIER.input(), scale_schedule_input()], "The model with Rescale CFG applied.")
 
     @classmethod
-    def execute(cls, model, multiplier: float) -> io.NodeOutput:
-        patched = model.clone()
-        RescaleCFGRule(MULTIPLIER.check(NAME, multiplier)).install(patched)
-        return io.NodeOutput(patched)
+    def execute(cls, model, multiplier: float, scale_schedule=None) -> io.NodeOutput:
+        return patch_with_rule(model, RescaleCFGRule(MULTIPLIER.check(NAME, multiplier)), scale_schedule)

@@ -23,6 +23,23 @@ def schedule_inputs(default_kind: str) -> list:
             FLOOR.input(), SIGMA_LOW.input(), SIGMA_HIGH.input()]
 
 
+RULE_SCHEDULE_TOOLTIP = ("Optional Guidance Schedule on this node's guidance: D = D_c + f(t) (D_node - D_c), f(t) "
+                         "inside the schedule's sigma interval and 0 (cond only) outside. Unconnected: as without.")
+
+
+def scale_schedule_input(tooltip: str = RULE_SCHEDULE_TOOLTIP):
+    """The optional GUIDANCE_SCHEDULE input of a node with a guidance strength of its own."""
+    return SCHEDULE_TYPE.Input("scale_schedule", optional=True, tooltip=tooltip)
+
+
+def patch_with_rule(model, rule, scale_schedule=None) -> io.NodeOutput:
+    """Clone the model and hang a combine rule on it, with the optional schedule on its guidance."""
+    rule.schedule = scale_schedule
+    patched = model.clone()
+    rule.install(patched)
+    return io.NodeOutput(patched)
+
+
 def make_schedule(node: str, schedule: str, floor: float, sigma_low: float, sigma_high: float) -> Schedule:
     check_choice(node, "schedule", schedule, SCHEDULES)
     low, high = SIGMA_LOW.check(node, sigma_low), SIGMA_HIGH.check(node, sigma_high)
@@ -37,9 +54,11 @@ class GuidanceSchedule(io.ComfyNode):
         return io.Schema(
             node_id=f"{PREFIX}Schedule", display_name=NAME, category=f"{CATEGORY}/cfg",
             description="A guidance weight schedule (Wang et al., TMLR 2024, arXiv 2404.13040) within a guidance "
-                        "interval (Kynkaanniemi et al., NeurIPS 2024, arXiv 2404.07724), for the scale input of "
-                        "our other nodes (e.g. PAG's scale_schedule): their scale is multiplied by f(t) inside the "
-                        "interval and is 0 outside, where a method with an extra pass skips it. Costs no model "
+                        "interval (Kynkaanniemi et al., NeurIPS 2024, arXiv 2404.07724), for the "
+                        "scale_schedule input of our other nodes: PAG's and SEG's scale is multiplied by f(t) inside "
+                        "the interval and is 0 outside, where they skip their extra pass; on the CFG-family nodes "
+                        "(APG, FDG, TCFG, Rescale CFG, CFG-Zero*, Dynamic Thresholding) it scales the node's "
+                        "guidance, D_c + f(t) (D_node - D_c). Costs no model "
                         "evaluations itself; saves the extra pass's evaluations outside the interval.",
             inputs=schedule_inputs("constant"),
             outputs=[SCHEDULE_TYPE.Output(tooltip="Connect to a scale_schedule input.")])

@@ -3,6 +3,7 @@ from comfy_api.latest import io
 
 from ..guiders.tcfg import TCFGRule
 from .common import model_patch_schema
+from .schedule import patch_with_rule, scale_schedule_input
 
 NAME = "TCFG (Guidance Zoo)"
 
@@ -15,10 +16,8 @@ class TCFG(io.ComfyNode):
             "Tangential Damping CFG (arXiv 2503.18137). Per sample, projects the uncond score onto the "
             "top singular direction of [uncond; cond] scores, dropping its tangential part, then ordinary CFG. Same "
             "result as ComfyUI's core TCFG node, composable with our other rules. Cost: 2 model evaluations per step "
-            "plus one 2 x N SVD per sample; no effect at cfg 1.", [], "The model with TCFG applied.")
+            "plus one 2 x N SVD per sample; no effect at cfg 1.", [scale_schedule_input()], "The model with TCFG applied.")
 
     @classmethod
-    def execute(cls, model) -> io.NodeOutput:
-        patched = model.clone()
-        TCFGRule().install(patched)
-        return io.NodeOutput(patched)
+    def execute(cls, model, scale_schedule=None) -> io.NodeOutput:
+        return patch_with_rule(model, TCFGRule(), scale_schedule)
