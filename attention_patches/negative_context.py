@@ -74,6 +74,7 @@ class JointRows:
     positive: list[int]
     negative_of: list[int]             # per positive row: the negative row of its sample
     anchor: list[bool]                 # per positive row: is it the positive cond's own row (not a copy such as PAG's)
+    negative_len: int                  # real tokens of the negative (inline copies: the length of each copy)
     mask: torch.Tensor | None          # additive (R or 1, 1 or H, 1 or N, N): the call's mask plus the negative's padding
 
 
@@ -118,9 +119,14 @@ class NegativeContext(SharedPatch):
     """Installs a negative prompt inside every cross/joint attention layer of a model, applied by a rule."""
 
     def __init__(self, lmap: LayerMap, negative: list, owner: str, cross_rule: CrossRule | None,
-                 joint_rule: JointRule | None, sigma_end: float = 0.0):
+                 joint_rule: JointRule | None, sigma_end: float = 0.0, inline_copies: int = 0,
+                 trim_zero_padding: bool = False):
+        """inline_copies > 0: on joint attention the negative is appended that many times to the positive prompt's
+        own text (one row, VSF's layout) instead of running as a row of its own (NAG). trim_zero_padding: drop the
+        negative's trailing all-zero tokens (padding of zero-masked text encoders such as Wan's umT5)."""
         self.lmap, self.negative, self.owner = lmap, negative, owner
         self.cross_rule, self.joint_rule, self.sigma_end = cross_rule, joint_rule, sigma_end
+        self.inline_copies, self.trim_zero_padding = inline_copies, trim_zero_padding
         self.cond_key = f"guidance_zoo_negative_{id(self)}"
         self._warned = False
 
@@ -159,12 +165,20 @@ class NegativeContext(SharedPatch):
         if not encoded or "c_crossattn" not in encoded[0].get("model_conds", {}):
             raise RuntimeError(f"{self.owner}: the negative prompt gave this model no text context")
         negative = encoded[0]["model_conds"]["c_crossattn"].cond
+        if self.trim_zero_padding:
+            real = negative.abs().amax(dim=(0, 2)).nonzero()
+            negative = negative[:, :int(real.max()) + 1 if len(real) else 1]
         call = CallState(positive, state["uuid"], chunks[0], negative, negative.shape[1])
         mo = comfy.model_patcher.create_model_options_clone(model_options)
         to = mo.setdefault("transformer_options", {})
         to[CALL_KEY] = {**to.get(CALL_KEY, {}), id(self): call}
         extra = []
-        if self.joint:
+        if self.joint and self.inline_copies:
+            conds = list(conds)
+            for i in chunks:
+                conds[i] = [self._inline(entry, call) for entry in conds[i]]
+            self._install_joint(to, call)
+        elif self.joint:
             extra = [self._negative_row(conds[chunks[0]], call)]
             self._install_joint(to, call)
         elif self.lmap.family == "unet":
@@ -197,6 +211,18 @@ class NegativeContext(SharedPatch):
         row["model_conds"] = {**first["model_conds"], "c_crossattn": comfy.conds.CONDRegular(negative)}
         row["uuid"] = call.negative_uuid
         return [row]
+
+    def _inline(self, entry: dict, call: CallState) -> dict:
+        """A positive cond entry whose text is followed by inline_copies copies of the negative."""
+        crossattn = entry["model_conds"]["c_crossattn"]
+        context = crossattn.cond
+        negative = call.negative.to(device=context.device, dtype=context.dtype)
+        batch = max(context.shape[0], negative.shape[0])
+        context, negative = (comfy.utils.repeat_to_batch_size(t, batch) for t in (context, negative))
+        out = dict(entry)
+        out["model_conds"] = {**entry["model_conds"], "c_crossattn": type(crossattn)(
+            torch.cat([context] + [negative] * self.inline_copies, dim=1))}
+        return out
 
     # -- UNets: attn2 ------------------------------------------------------------------------------------------------
     def _install_unet(self, to: dict, call: CallState) -> None:
@@ -320,7 +346,7 @@ class NegativeContext(SharedPatch):
             positive, samples, negative, anchor = call.rows(to, q.shape[0])
             if not positive:
                 return normal
-            if len(negative) <= max(samples):
+            if not self.inline_copies and len(negative) <= max(samples):
                 raise RuntimeError(f"{self.owner}: ComfyUI ran the negative prompt's rows in another model call than "
                                    "the positive ones (not enough free memory to batch them); NAG/VSF on this model "
                                    "needs them in one call")
@@ -335,12 +361,13 @@ class NegativeContext(SharedPatch):
             mask = additive_mask(_split_attention_args(args, kwargs)[4], q.dtype)
             if mask is not None and mask.shape[0] == q.shape[0] > 1:
                 mask = mask[positive]
-            if call.negative_len < text_len:
+            if not self.inline_copies and call.negative_len < text_len:
                 pad = q.new_zeros(1, 1, 1, n)
                 pad[..., text.start + call.negative_len:text.stop] = float("-inf")
                 mask = pad if mask is None else mask + pad
-            rows = JointRows(q, k, v, text, image, positive, [negative[s] for s in samples],
-                             [anchor.get(s) == r for r, s in zip(positive, samples)], mask)
+            negative_of = [] if self.inline_copies else [negative[s] for s in samples]
+            rows = JointRows(q, k, v, text, image, positive, negative_of,
+                             [anchor.get(s) == r for r, s in zip(positive, samples)], call.negative_len, mask)
             flat = normal if not keep else heads_last(normal)
             call.hits += 1
             out = self.joint_rule(rows, flat)

@@ -1,10 +1,10 @@
 """NAG node: Normalized Attention Guidance (arXiv 2505.21179), a negative prompt inside attention, also at cfg 1."""
 from comfy_api.latest import io
 
-from ..attention_patches.layers import layer_map
 from ..attention_patches.nag import nag_cross_rule, nag_joint_rule
 from ..attention_patches.negative_context import NegativeContext
-from .common import NodeInputError, Number, model_patch_schema
+from .common import Number, model_patch_schema
+from .negative_prompt import negative_context, negative_input
 
 NAME = "NAG (Guidance Zoo)"
 SCALE = Number("scale", 5.0, 1.0, 100.0, "NAG scale phi: how far the attention output is pushed away from the "
@@ -18,24 +18,9 @@ SIGMA_END = Number("sigma_end", 0.0, 0.0, 1000.0, "NAG runs only while sigma >= 
 NEGATIVE_TOOLTIP = ("The NAG negative prompt: wire a CLIP Text Encode of what to avoid. It works inside attention, "
                     "so it acts at cfg 1 on distilled models (Flux, Wan/Qwen lightning) where the KSampler negative "
                     "does nothing; the KSampler negative is still used by CFG when cfg > 1.")
-JOINT_FAMILIES = ("flux", "mmdit", "qwen")
-CROSS_FAMILIES = ("unet", "wan")
-
-
-def negative_context(model, node: str, negative) -> tuple:
-    """The model's layer map and the checked negative CONDITIONING, or a NodeInputError naming the node."""
-    try:
-        lmap = layer_map(model)
-    except ValueError as error:
-        raise NodeInputError(f"{node}: {error}") from None
-    if lmap.family not in JOINT_FAMILIES + CROSS_FAMILIES:
-        raise NodeInputError(f"{node}: {lmap.model_name} models are not supported (its text tokens are refined and "
-                             "padded inside the model); supported: SD1.5, SDXL, SD3, Flux, Flux2, Chroma, Qwen-Image, "
-                             "Wan")
-    if not negative or not isinstance(negative, list) or negative[0][0] is None:
-        raise NodeInputError(f"{node}: the 'negative' input is missing or empty; wire a CLIP Text Encode of the "
-                             "negative prompt")
-    return lmap, negative
+FAMILIES = ("unet", "wan", "flux", "mmdit", "qwen")
+REFUSAL = ("NAG runs on SD1.5, SDXL, SD3, Flux, Flux2, Chroma, Qwen-Image and Wan (Lumina2 refines and pads its "
+           "caption tokens inside the model)")
 
 
 class NAG(io.ComfyNode):
@@ -50,7 +35,7 @@ class NAG(io.ComfyNode):
             "Cost in model evaluations per step: 1 at cfg 1 (2 with CFG) on SD1.5/SDXL and Wan (the negative "
             "tokens join the cross-attention context); 2 at cfg 1 (3 with CFG) on SD3, Flux, Flux2, Chroma and "
             "Qwen-Image, where the negative text stream runs as one extra batch row in the same model call.",
-            [io.Conditioning.Input("negative", tooltip=NEGATIVE_TOOLTIP), SCALE.input(), TAU.input(), ALPHA.input(),
+            [negative_input(NEGATIVE_TOOLTIP), SCALE.input(), TAU.input(), ALPHA.input(),
              SIGMA_END.input()],
             "The model with NAG inside its attention layers.")
 
@@ -58,7 +43,7 @@ class NAG(io.ComfyNode):
     def execute(cls, model, negative, scale: float, tau: float, alpha: float, sigma_end: float) -> io.NodeOutput:
         scale, tau, alpha = SCALE.check(NAME, scale), TAU.check(NAME, tau), ALPHA.check(NAME, alpha)
         sigma_end = SIGMA_END.check(NAME, sigma_end)
-        lmap, negative = negative_context(model, NAME, negative)
+        lmap, negative = negative_context(model, NAME, negative, FAMILIES, REFUSAL)
         patched = model.clone()
         if scale == 1.0 or alpha == 0.0:
             return io.NodeOutput(patched)
