@@ -177,18 +177,24 @@ def flux(name, node_type, widgets, height=90, negative_patch_prompt=None):
     return g.finish(name)
 
 
-def sd3(name, node_type, widgets, cfg, height=110):
-    """SD3.5 Large from its split files: diffusion model, the three text encoders, the VAE."""
+def sd3(name, node_type, widgets, cfg, height=110, unet_name="sd3.5_large.safetensors", steps=28,
+        negative_patch_prompt=None):
+    """SD3.5 Large from its split files: diffusion model, the three text encoders, the VAE. With
+    negative_patch_prompt the node also takes that negative (NAG, VSF) and the KSampler's negative is empty."""
     g = Graph()
-    unet = g.node("UNETLoader", (40, 60), (320, 82), ["sd3.5_large.safetensors", "default"],
+    unet = g.node("UNETLoader", (40, 60), (320, 82), [unet_name, "default"],
                   outputs=[("MODEL", "MODEL")])
     clip = g.node("TripleCLIPLoader", (40, 200), (320, 106),
                   ["clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors"], outputs=[("CLIP", "CLIP")])
     vae = g.node("VAELoader", (40, 360), (320, 58), ["sd3.5_vae.safetensors"], outputs=[("VAE", "VAE")])
-    model = patch_node(g, unet, node_type, widgets, height)
-    positive, negative = text(g, clip, POSITIVE, 80, True), text(g, clip, NEGATIVE, 290, False)
+    if negative_patch_prompt is None:
+        model = patch_node(g, unet, node_type, widgets, height)
+    else:
+        model = negative_patch(g, unet, node_type, widgets, height, clip, negative_patch_prompt)
+    positive = text(g, clip, POSITIVE, 80, True)
+    negative = text(g, clip, NEGATIVE if negative_patch_prompt is None else "", 290, False)
     latent = g.node("EmptySD3LatentImage", (480, 500), (320, 110), [1024, 1024, 1], outputs=[("LATENT", "LATENT")])
-    sample_and_save(g, model, positive, negative, latent, vae, 0, 28, cfg, "euler", "sgm_uniform",
+    sample_and_save(g, model, positive, negative, latent, vae, 0, steps, cfg, "euler", "sgm_uniform",
                     f"guidance_zoo/{name}")
     return g.finish(name)
 
@@ -221,6 +227,8 @@ WORKFLOWS = {
     "tpg_flux": lambda n: flux(n, "GuidanceZooTPG", [3.0, "", 0], 110),
     "slg_wan": lambda n: wan(n, "GuidanceZooSLG", [3.0, "", 0.01, 0.15, 0.0], 6.0, 180),
     "s2_guidance_sd3": lambda n: sd3(n, "GuidanceZooS2Guidance", [1.0, 0.1, "", 0], 4.5, 130),
+    "vsf_sd35": lambda n: sd3(n, "GuidanceZooVSF", [3.0, 0.08], 1.0, 90, "sd3.5_large_turbo.safetensors", 8, NEGATIVE),
+    "vsf_wan": lambda n: wan(n, "GuidanceZooVSF", [1.7, 0.2], 1.0, 90, NEGATIVE, 8),
 }
 
 
