@@ -33,7 +33,7 @@ class VSF(io.ComfyNode):
             "layout (text = prompt, negative, negative; the flipped copy is seen only by image tokens, the second "
             "negative copy only by itself and the image) inside the one positive row; Wan and SD1.5/SDXL: the "
             "negative tokens appended to the cross-attention context. Only the positive prompt's rows are changed. "
-            "Cost: 1 model evaluation per step at cfg 1 (2 with CFG); the text gets the negative's tokens longer.",
+            "Cost in model evaluations per step: 1 at cfg 1, 2 with CFG; the text gets the negative's tokens longer.",
             [negative_input(NEGATIVE_TOOLTIP), SCALE.input(), OFFSET.input()],
             "The model with VSF inside its attention layers.")
 
