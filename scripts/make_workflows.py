@@ -124,8 +124,10 @@ def spg_sdxl(name):
 
 
 def negative_patch(graph, model, node_type, widgets, height, clip, prompt):
-    """A MODEL patch that also takes a negative CONDITIONING (NAG, VSF), fed by its own text encoder."""
+    """A MODEL patch; with a prompt it also takes a negative CONDITIONING (NAG, VSF) from its own text encoder."""
     node = patch_node(graph, model, node_type, widgets, height)
+    if prompt is None:
+        return node
     node["inputs"].append({"name": "negative", "type": "CONDITIONING", "link": None})
     encoder = text(graph, clip, prompt, -360, False)
     encoder["title"] = "CLIP Text Encode (attention negative prompt)"
@@ -143,10 +145,7 @@ def wan(name, node_type, widgets, cfg, height=90, negative_patch_prompt=None, st
     shift = g.node("ModelSamplingSD3", (420, -60), (320, 58), [8.0], inputs=[("model", "MODEL")],
                    outputs=[("MODEL", "MODEL")])
     g.link(unet, 0, shift, "model")
-    if negative_patch_prompt is None:
-        model = patch_node(g, shift, node_type, widgets, height)
-    else:
-        model = negative_patch(g, shift, node_type, widgets, height, clip, negative_patch_prompt)
+    model = negative_patch(g, shift, node_type, widgets, height, clip, negative_patch_prompt)
     positive = text(g, clip, POSITIVE, 80, True)
     negative = text(g, clip, NEGATIVE if negative_patch_prompt is None else "", 290, False)
     latent = g.node("EmptyHunyuanLatentVideo", (480, 500), (320, 130), [832, 480, 33, 1],
@@ -164,10 +163,7 @@ def flux(name, node_type, widgets, height=90, negative_patch_prompt=None):
     clip = g.node("DualCLIPLoader", (40, 200), (320, 130), ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux",
                                                             "default"], outputs=[("CLIP", "CLIP")])
     vae = g.node("VAELoader", (40, 380), (320, 58), ["ae.safetensors"], outputs=[("VAE", "VAE")])
-    if negative_patch_prompt is None:
-        model = patch_node(g, unet, node_type, widgets, height)
-    else:
-        model = negative_patch(g, unet, node_type, widgets, height, clip, negative_patch_prompt)
+    model = negative_patch(g, unet, node_type, widgets, height, clip, negative_patch_prompt)
     positive, negative = text(g, clip, POSITIVE, 80, True), text(g, clip, "", 290, False)
     guidance = g.node("FluxGuidance", (860, -60), (320, 58), [3.5], inputs=[("conditioning", "CONDITIONING")],
                       outputs=[("CONDITIONING", "CONDITIONING")])
@@ -187,10 +183,7 @@ def sd3(name, node_type, widgets, cfg, height=110, unet_name="sd3.5_large.safete
     clip = g.node("TripleCLIPLoader", (40, 200), (320, 106),
                   ["clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors"], outputs=[("CLIP", "CLIP")])
     vae = g.node("VAELoader", (40, 360), (320, 58), ["sd3.5_vae.safetensors"], outputs=[("VAE", "VAE")])
-    if negative_patch_prompt is None:
-        model = patch_node(g, unet, node_type, widgets, height)
-    else:
-        model = negative_patch(g, unet, node_type, widgets, height, clip, negative_patch_prompt)
+    model = negative_patch(g, unet, node_type, widgets, height, clip, negative_patch_prompt)
     positive = text(g, clip, POSITIVE, 80, True)
     negative = text(g, clip, NEGATIVE if negative_patch_prompt is None else "", 290, False)
     latent = g.node("EmptySD3LatentImage", (480, 500), (320, 110), [1024, 1024, 1], outputs=[("LATENT", "LATENT")])
