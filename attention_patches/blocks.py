@@ -17,7 +17,7 @@ import comfy.patcher_extension
 
 from ..guiders.schedule import sampler_position
 from .hook import PASS_KEY, PassState, PerturbedPass
-from .layers import Layer, LayerMap
+from .layers import Layer
 
 WRAPPER_KEY = "guidance_zoo_blocks"
 
@@ -41,6 +41,7 @@ class BlockPassState(PassState):
         self.generator: torch.Generator | None = None
         self.selected: set[Layer] = set()
         self.pending: dict[Layer, tuple[torch.Tensor, torch.Tensor | None]] = {}
+        self.image_len: int | None = None     # Lumina2: image tokens before any padding tokens
 
 
 def step_seed(seed: int, transformer_options: dict) -> int:
@@ -65,9 +66,6 @@ def block_modules(diffusion_model, family: str) -> dict[Layer, torch.nn.Module]:
 
 class BlockPass(PerturbedPass):
     """A perturbed pass acting on whole blocks; `layers` are the candidate blocks."""
-
-    def __init__(self, lmap: LayerMap, layers: list[Layer], perturbation: BlockPerturbation, owner: str):
-        super().__init__(lmap, layers, perturbation, owner)
 
     def new_state(self, chunk: int | None = None) -> BlockPassState:
         return BlockPassState(set(self.layers), chunk)
@@ -95,8 +93,10 @@ class BlockPass(PerturbedPass):
 
     def _image(self, layer: Layer, tokens: int, state: BlockPassState) -> slice:
         """The image tokens of a block's hidden states: joint sequences (Flux single blocks, Lumina2) carry text."""
-        joint = self.lmap.family == "lumina2" or (self.lmap.family == "flux" and layer.group == "single")
-        if not joint:
+        if self.lmap.family == "lumina2":
+            end = tokens if state.image_len is None else state.text_len + state.image_len
+            return slice(state.text_len, end)
+        if not (self.lmap.family == "flux" and layer.group == "single"):
             return slice(0, tokens)
         return slice(state.text_len, tokens) if self.lmap.text_first else slice(0, tokens - state.text_len)
 
@@ -162,6 +162,8 @@ class BlockPass(PerturbedPass):
                         handles.append(modules[layer].register_forward_hook(
                             self._post_hook(layer, state), with_kwargs=True))
                 if self.lmap.family == "lumina2":
+                    patch = executor.class_obj.patch_size
+                    state.image_len = -(-args[0].shape[-2] // patch) * -(-args[0].shape[-1] // patch)
                     return self._lumina_wrapper(state)(executor, *args, **kwargs)
                 return executor(*args, **kwargs)
             finally:

@@ -65,6 +65,25 @@ def test_only_image_tokens_are_shuffled_in_a_flux_single_block():
     torch.testing.assert_close(perturbed[text:].sort(dim=0).values, cond[text:].sort(dim=0).values)
 
 
+def test_only_image_tokens_are_shuffled_in_a_lumina2_block():
+    """Lumina2's blocks carry text then image tokens; the first norm inside block 0 sees the shuffled input."""
+    model = tm.make_model("lumina2")
+    seen = []
+    norm = model.model.diffusion_model.layers[0].attention_norm1
+    handle = norm.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    try:
+        tm.ksample(tpg(model, 3.0, "block 0"), "lumina2", cfg=4.0, steps=1)
+    finally:
+        handle.remove()
+    hidden, text = seen[0], seen[0].shape[1] - 16
+    # of the three rows (cond, uncond, extra cond), exactly one pair shares its text tokens: cond and extra cond
+    pairs = [(i, j) for i in range(3) for j in range(i + 1, 3) if torch.equal(hidden[i, :text], hidden[j, :text])]
+    assert len(pairs) == 1
+    cond, perturbed = hidden[pairs[0][0]], hidden[pairs[0][1]]
+    assert not torch.equal(perturbed[text:], cond[text:])
+    torch.testing.assert_close(perturbed[text:].sort(dim=0).values, cond[text:].sort(dim=0).values)
+
+
 def test_a_new_permutation_per_block_call_and_step_and_per_seed():
     model = tm.make_model("sd3")
     a, b = tm.ksample(tpg(model, seed=1), "sd3"), tm.ksample(tpg(model, seed=1), "sd3")
