@@ -192,7 +192,87 @@ def sd3(name, node_type, widgets, cfg, height=110, unet_name="sd3.5_large.safete
     return g.finish(name)
 
 
+def two_checkpoints(g, main_name, second_name):
+    """A main and a second checkpoint loader (the main one gives CLIP and VAE)."""
+    ckpt = g.node("CheckpointLoaderSimple", (40, 200), (320, 100), [main_name],
+                  outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")])
+    second = g.node("CheckpointLoaderSimple", (40, -120), (320, 100), [second_name],
+                    outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")], title="Second model")
+    return ckpt, second
+
+
+def two_model_patch(g, main, second, node_type, second_input, widgets, height=80):
+    node = g.node(node_type, (420, -40 - height), (320, height), widgets,
+                  inputs=[("model", "MODEL"), (second_input, "MODEL")], outputs=[("MODEL", "MODEL")])
+    g.link(main, 0, node, "model")
+    g.link(second, 0, node, second_input)
+    return node
+
+
+def sdxl_two_model(name, main_name, second_name, node_type, second_input, widgets, cfg):
+    """SDXL txt2img on the stock KSampler, the model patched with a second SDXL-family checkpoint."""
+    g = Graph()
+    ckpt, second = two_checkpoints(g, main_name, second_name)
+    model = two_model_patch(g, ckpt, second, node_type, second_input, widgets)
+    positive, negative = text(g, ckpt, POSITIVE, 80, True), text(g, ckpt, NEGATIVE, 290, False)
+    latent = g.node("EmptyLatentImage", (480, 500), (320, 110), [1024, 1024, 1], outputs=[("LATENT", "LATENT")])
+    sample_and_save(g, model, positive, negative, latent, ckpt, 2, 30, cfg, "dpmpp_2m", "karras",
+                    f"guidance_zoo/{name}")
+    return g.finish(name)
+
+
+def sd35_rlg_guider(name):
+    """SD3.5 Medium and its RL-tuned (Flow-GRPO) version through the RLG GUIDER and SamplerCustomAdvanced."""
+    g = Graph()
+    tuned = g.node("UNETLoader", (40, 60), (320, 82), ["sd3.5_medium_flow_grpo_pickscore.safetensors", "default"],
+                   outputs=[("MODEL", "MODEL")], title="RL-tuned model")
+    base = g.node("UNETLoader", (40, -80), (320, 82), ["sd3.5_medium.safetensors", "default"],
+                  outputs=[("MODEL", "MODEL")], title="Base model")
+    clip = g.node("TripleCLIPLoader", (40, 200), (320, 130),
+                  ["clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors"], outputs=[("CLIP", "CLIP")])
+    vae = g.node("VAELoader", (40, 380), (320, 58), ["sd3.5_vae.safetensors"], outputs=[("VAE", "VAE")])
+    positive, negative = text(g, clip, POSITIVE, 80, True), text(g, clip, NEGATIVE, 290, False)
+    guider = g.node("GuidanceZooRLGGuider", (860, -120), (320, 170), [4.5, 1.6, 0],
+                    inputs=[("model", "MODEL"), ("base_model", "MODEL"), ("positive", "CONDITIONING"),
+                            ("negative", "CONDITIONING")], outputs=[("GUIDER", "GUIDER")])
+    g.link(tuned, 0, guider, "model")
+    g.link(base, 0, guider, "base_model")
+    g.link(positive, 0, guider, "positive")
+    g.link(negative, 0, guider, "negative")
+    noise = g.node("RandomNoise", (860, 80), (320, 82), [SEED, "fixed"], outputs=[("NOISE", "NOISE")])
+    select = g.node("KSamplerSelect", (860, 200), (320, 58), ["euler"], outputs=[("SAMPLER", "SAMPLER")])
+    sched = g.node("BasicScheduler", (860, 300), (320, 106), ["sgm_uniform", 40, 1.0], inputs=[("model", "MODEL")],
+                   outputs=[("SIGMAS", "SIGMAS")])
+    g.link(tuned, 0, sched, "model")
+    latent = g.node("EmptySD3LatentImage", (480, 500), (320, 110), [1024, 1024, 1], outputs=[("LATENT", "LATENT")])
+    sampler = g.node("SamplerCustomAdvanced", (1220, 160), (270, 330), [],
+                     inputs=[("noise", "NOISE"), ("guider", "GUIDER"), ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
+                             ("latent_image", "LATENT")], outputs=[("output", "LATENT"), ("denoised_output", "LATENT")])
+    for source, input_name in ((noise, "noise"), (guider, "guider"), (select, "sampler"), (sched, "sigmas"),
+                               (latent, "latent_image")):
+        g.link(source, 0, sampler, input_name)
+    dec = g.node("VAEDecode", (1520, 160), (210, 50), [], inputs=[("samples", "LATENT"), ("vae", "VAE")],
+                 outputs=[("IMAGE", "IMAGE")])
+    save = g.node("SaveImage", (1760, 160), (500, 560), [f"guidance_zoo/{name}"], inputs=[("images", "IMAGE")])
+    g.link(sampler, 0, dec, "samples")
+    g.link(vae, 0, dec, "vae")
+    g.link(dec, 0, save, "images")
+    return g.finish(name)
+
+
 WORKFLOWS = {
+    "autoguidance_sdxl": lambda n: sdxl_two_model(n, "sd_xl_base_1.0.safetensors", "SSD-1B.safetensors",
+                                                  "GuidanceZooAutoguidance", "weak_model", [2.0], 3.0),
+    "unconditional_prior_sdxl": lambda n: sdxl_two_model(n, "your_sdxl_finetune.safetensors",
+                                                         "sd_xl_base_1.0.safetensors", "GuidanceZooUnconditionalPrior",
+                                                         "base_model", [], 7.0),
+    "domain_guidance_sdxl": lambda n: sdxl_two_model(n, "your_sdxl_domain_finetune.safetensors",
+                                                     "sd_xl_base_1.0.safetensors", "GuidanceZooDomainGuidance",
+                                                     "source_model", [], 5.0),
+    "personalization_sdxl": lambda n: sdxl_two_model(n, "your_sdxl_dreambooth.safetensors", "sd_xl_base_1.0.safetensors",
+                                                     "GuidanceZooPersonalizationGuidance", "pretrained_model", [0.5],
+                                                     7.5),
+    "rlg_sd35": sd35_rlg_guider,
     "cfg_schedule_sdxl": lambda n: sdxl(n, "GuidanceZooCFGSchedule", ["linear", 0.0, 0.28, 5.42, True], 7.0, 160),
     "tcfg_sdxl": lambda n: sdxl(n, "GuidanceZooTCFG", [], 7.0, 40),
     "rescale_cfg_sdxl": lambda n: sdxl(n, "GuidanceZooRescaleCFG", [0.7], 10.0, 60),
