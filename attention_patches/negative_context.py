@@ -35,7 +35,7 @@ import comfy.utils
 
 from ..core.pag import additive_mask
 from ..guiders.run_state import SharedPatch, run_state
-from .hook import PerturbedPass, _split_attention_args
+from .hook import PerturbedPass, _split_attention_args, _to_canonical
 from .layers import LayerMap
 
 WRAPPER_KEY = "guidance_zoo_negative_context"
@@ -92,6 +92,8 @@ class CallState:
     negative: torch.Tensor             # raw negative context (Bn, L, C) as the model's text input
     negative_len: int                  # tokens of the negative that are real (the rest is padding), joint only
     text_len: int = 0
+    context_len: int = 0               # the prompt's tokens as given to the model (Lumina2 pads them further)
+    text_calls: int = 0                # Lumina2: attention calls of its text-only refiner, which run first
     current: object = None
     calls: int = 0
     hits: int = 0
@@ -132,7 +134,7 @@ class NegativeContext(SharedPatch):
 
     @property
     def joint(self) -> bool:
-        return self.lmap.family in ("flux", "mmdit", "qwen")
+        return self.lmap.family in ("flux", "mmdit", "qwen", "lumina2")
 
     def install(self, patcher) -> None:
         patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY, self._outer)
@@ -177,10 +179,10 @@ class NegativeContext(SharedPatch):
             conds = list(conds)
             for i in chunks:
                 conds[i] = [self._inline(entry, call) for entry in conds[i]]
-            self._install_joint(to, call)
+            self._install_joint(to, call, model)
         elif self.joint:
             extra = [self._negative_row(conds[chunks[0]], call)]
-            self._install_joint(to, call)
+            self._install_joint(to, call, model)
         elif self.lmap.family == "unet":
             self._install_unet(to, call)
         elif self.lmap.family == "wan":
@@ -196,7 +198,7 @@ class NegativeContext(SharedPatch):
         first = positive[0]
         context = first["model_conds"]["c_crossattn"].cond
         negative = call.negative.to(device=context.device, dtype=context.dtype)
-        length = context.shape[1]
+        length = call.context_len = context.shape[1]
         if negative.shape[1] > length:
             if not self._warned:
                 logging.warning(f"{self.owner}: the negative prompt has {negative.shape[1]} tokens, the prompt "
@@ -325,20 +327,50 @@ class NegativeContext(SharedPatch):
         return override
 
     # -- joint attention -----------------------------------------------------------------------------------------
-    def _install_joint(self, to: dict, call: CallState) -> None:
+    def _install_joint(self, to: dict, call: CallState, model) -> None:
+        to["optimized_attention_override"] = self._joint_override(call, to.get("optimized_attention_override"))
+        if self.lmap.family == "lumina2":
+            call.text_calls = len(model.diffusion_model.context_refiner)
+            comfy.patcher_extension.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL,
+                                                         WRAPPER_KEY, self._lumina_wrapper(call), to)
+            return
         dit = to.setdefault("patches_replace", {}).setdefault("dit", {})
         for layer in self.lmap.layers:
             key = (self.lmap.dit_keys[layer.group], layer.index)
             dit[key] = PerturbedPass.block_marker(layer, call, dit.get(key))
-        to["optimized_attention_override"] = self._joint_override(call, to.get("optimized_attention_override"))
+
+    def _lumina_wrapper(self, call: CallState):
+        """Lumina2 has no block patches: its attention calls are counted per forward (text refiner, image refiner,
+        then one per joint layer), and its text is padded to a multiple of pad_tokens_multiple."""
+        def wrapper(executor, *args, **kwargs):
+            context = args[2] if len(args) > 2 else kwargs["context"]
+            multiple = getattr(executor.class_obj, "pad_tokens_multiple", None)
+            call.text_len = context.shape[1] + ((-context.shape[1]) % multiple if multiple else 0)
+            call.current, call.calls = "lumina2", 0
+            try:
+                return executor(*args, **kwargs)
+            finally:
+                call.current = None
+        return wrapper
+
+    def _mine(self, call: CallState, to: dict) -> str | None:
+        """'joint' for a joint attention call this hook guides, 'text' for Lumina2's text refiner, else None."""
+        index = call.calls
+        call.calls += 1
+        if to.get(CALL_KEY, {}).get(id(self)) is not call or call.current is None:
+            return None
+        if self.lmap.family != "lumina2":
+            return "joint" if index == 0 else None
+        if index < call.text_calls:
+            return "text"
+        return "joint" if index >= self.lmap.refiner_calls else None
 
     def _joint_override(self, call: CallState, previous):
         def override(func, *args, **kwargs):
             to = kwargs.get("transformer_options") or {}
-            mine = to.get(CALL_KEY, {}).get(id(self)) is call and call.current is not None and call.calls == 0
-            call.calls += 1
+            mine = self._mine(call, to)
             normal = previous(func, *args, **kwargs) if previous is not None else func(*args, **kwargs)
-            if not mine:
+            if mine is None:
                 return normal
             q, k, v, heads, _ = _split_attention_args(args, kwargs)
             canonical = kwargs.get("skip_reshape", False)
@@ -350,20 +382,20 @@ class NegativeContext(SharedPatch):
                 raise RuntimeError(f"{self.owner}: ComfyUI ran the negative prompt's rows in another model call than "
                                    "the positive ones (not enough free memory to batch them); NAG/VSF on this model "
                                    "needs them in one call")
-            if not canonical:
-                q, k, v = (heads_first(t, heads) for t in (q, k, v))
-            elif k.shape[1] != q.shape[1]:
-                k, v = (t.repeat_interleave(q.shape[1] // t.shape[1], dim=1) for t in (k, v))
+            head_dim = q.shape[-1] if canonical else q.shape[-1] // heads
+            q, k, v = (_to_canonical(t, head_dim, canonical, heads) for t in (q, k, v))
             n = q.shape[2]
+            if mine == "text":
+                return self._mask_negative_padding(call, q, k, v, negative, normal, keep)
             text_len = call.text_len
             text = slice(0, text_len) if self.lmap.text_first else slice(n - text_len, n)
             image = slice(text_len, n) if self.lmap.text_first else slice(0, n - text_len)
             mask = additive_mask(_split_attention_args(args, kwargs)[4], q.dtype)
             if mask is not None and mask.shape[0] == q.shape[0] > 1:
                 mask = mask[positive]
-            if not self.inline_copies and call.negative_len < text_len:
+            if not self.inline_copies and call.negative_len < call.context_len:
                 pad = q.new_zeros(1, 1, 1, n)
-                pad[..., text.start + call.negative_len:text.stop] = float("-inf")
+                pad[..., text.start + call.negative_len:text.start + call.context_len] = float("-inf")
                 mask = pad if mask is None else mask + pad
             negative_of = [] if self.inline_copies else [negative[s] for s in samples]
             rows = JointRows(q, k, v, text, image, positive, negative_of,
@@ -373,3 +405,15 @@ class NegativeContext(SharedPatch):
             out = self.joint_rule(rows, flat)
             return out if not keep else heads_first(out, heads)
         return override
+
+    def _mask_negative_padding(self, call: CallState, q, k, v, negative: dict, normal, keep: bool):
+        """Lumina2's text refiner: the negative rows attend without their padding tokens."""
+        if call.negative_len >= call.context_len or not negative:
+            return normal
+        rows = list(negative.values())
+        pad = q.new_zeros(1, 1, 1, q.shape[2])
+        pad[..., call.negative_len:call.context_len] = float("-inf")
+        out = normal.clone()
+        fixed = attend(q[rows], k[rows], v[rows], pad)
+        out[rows] = (fixed if keep else heads_last(fixed)).to(out.dtype)
+        return out

@@ -18,9 +18,8 @@ SIGMA_END = Number("sigma_end", 0.0, 0.0, 1000.0, "NAG runs only while sigma >= 
 NEGATIVE_TOOLTIP = ("The NAG negative prompt: wire a CLIP Text Encode of what to avoid. It works inside attention, "
                     "so it acts at cfg 1 on distilled models (Flux, Wan/Qwen lightning) where the KSampler negative "
                     "does nothing; the KSampler negative is still used by CFG when cfg > 1.")
-FAMILIES = ("unet", "wan", "flux", "mmdit", "qwen")
-REFUSAL = ("NAG runs on SD1.5, SDXL, SD3, Flux, Flux2, Chroma, Qwen-Image and Wan (Lumina2 refines and pads its "
-           "caption tokens inside the model)")
+FAMILIES = ("unet", "wan", "flux", "mmdit", "qwen", "lumina2")
+REFUSAL = "NAG runs on SD1.5, SDXL, SD3, Flux, Flux2, Chroma, Qwen-Image, Lumina2 and Wan"
 
 
 class NAG(io.ComfyNode):
@@ -33,8 +32,9 @@ class NAG(io.ComfyNode):
             "ratio to Z+ clamped at tau per token, blended with Z+ by alpha. Works at cfg 1 on distilled models and "
             "with CFG; only the positive prompt's rows are guided, every sample of a batch with its own negative. "
             "Cost in model evaluations per step: 1 at cfg 1 (2 with CFG) on SD1.5/SDXL and Wan (the negative "
-            "tokens join the cross-attention context); 2 at cfg 1 (3 with CFG) on SD3, Flux, Flux2, Chroma and "
-            "Qwen-Image, where the negative text stream runs as one extra batch row in the same model call.",
+            "tokens join the cross-attention context); 2 at cfg 1 (3 with CFG) on SD3, Flux, Flux2, Chroma, "
+            "Qwen-Image and Lumina2, where the negative text stream runs as one extra batch row in the same model "
+            "call.",
             [negative_input(NEGATIVE_TOOLTIP), SCALE.input(), TAU.input(), ALPHA.input(),
              SIGMA_END.input()],
             "The model with NAG inside its attention layers.")
