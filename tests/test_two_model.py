@@ -9,6 +9,7 @@ import comfy.model_management
 import comfy.patcher_extension
 import comfy.samplers
 import comfy.weight_adapter
+from foreign_patches import with_foreign_patches
 from support_matrix import cases
 
 from guidance_zoo.core.autoguidance import autoguidance
@@ -369,3 +370,23 @@ def test_kernels():
     torch.testing.assert_close(rlg_combine(d, c, 0.0), d)
     torch.testing.assert_close(rlg_combine(d, c, 1.0), c)
     torch.testing.assert_close(rlg_combine(d, c, 2.0), 2 * c - d)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_foreign_patches_of_both_models_keep_running(method):
+    """Another pack's attention override and block replace on the main model, and on a separate second model (its
+    own model_options), keep running and change nothing."""
+    main, second = tm.make_model("flux"), tm.make_model("flux", seed=1)
+    reference = tm.ksample(patch(method, main, second), "flux", cfg=CFG)
+    foreign_main, main_calls = with_foreign_patches(main)
+    foreign_second, second_calls = with_foreign_patches(second)
+    close(tm.ksample(patch(method, foreign_main, foreign_second), "flux", cfg=CFG), reference, rel=1e-5)
+    assert main_calls["override"] > 0 and main_calls["block"] > 0
+    if method != "personalization":  # its weak model is main's weights under a hook: main's patches run there
+        assert second_calls["override"] > 0 and second_calls["block"] > 0
+
+
+def test_pure_autoguidance_at_cfg_one_equals_the_paper_formula():
+    main, second, main_ref, second_ref = pair("lora", "sd3")
+    ours = tm.ksample(Autoguidance.execute(main, second, 2.3).result[0], "sd3", cfg=1.0)
+    close(ours, reference(main_ref, {"second": second_ref}, autoguidance_rule(2.3), "sd3", cfg=1.0))
