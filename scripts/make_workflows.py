@@ -221,13 +221,54 @@ def sdxl_two_model(name, main_name, second_name, node_type, second_input, widget
     return g.finish(name)
 
 
-def sd35_rlg_guider(name):
-    """SD3.5 Medium and its RL-tuned (Flow-GRPO) version through the RLG GUIDER and SamplerCustomAdvanced."""
+def lora(g, source, name, strength, pos, title):
+    node = g.node("LoraLoaderModelOnly", pos, (320, 82), [name, strength], inputs=[("model", "MODEL")],
+                  outputs=[("MODEL", "MODEL")], title=title)
+    g.link(source, 0, node, "model")
+    return node
+
+
+def personalization_sdxl(name):
+    """SDXL with a DreamBooth LoRA, guided by the weak model interpolated between SDXL and SDXL + LoRA."""
     g = Graph()
-    tuned = g.node("UNETLoader", (40, 60), (320, 82), ["sd3.5_medium_flow_grpo_pickscore.safetensors", "default"],
-                   outputs=[("MODEL", "MODEL")], title="RL-tuned model")
+    ckpt = g.node("CheckpointLoaderSimple", (40, 200), (320, 100), ["sd_xl_base_1.0.safetensors"],
+                  outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")])
+    personal = lora(g, ckpt, "your_dreambooth_subject_lora.safetensors", 1.0, (40, -120), "DreamBooth LoRA")
+    model = two_model_patch(g, personal, ckpt, "GuidanceZooPersonalizationGuidance", "pretrained_model", [0.5])
+    positive = text(g, ckpt, "a photo of sks dog wearing a red raincoat in the rain, city street", 80, True)
+    negative = text(g, ckpt, "", 290, False)
+    latent = g.node("EmptyLatentImage", (480, 500), (320, 110), [1024, 1024, 1], outputs=[("LATENT", "LATENT")])
+    sample_and_save(g, model, positive, negative, latent, ckpt, 2, 30, 7.5, "dpmpp_2m", "karras",
+                    f"guidance_zoo/{name}")
+    return g.finish(name)
+
+
+def autoguidance_flux(name):
+    """Flux dev with a LoRA, guided by the same LoRA at half strength (a weight variant), at cfg 1."""
+    g = Graph()
+    unet = g.node("UNETLoader", (40, 60), (320, 82), ["flux1-dev.safetensors", "default"], outputs=[("MODEL", "MODEL")])
+    clip = g.node("DualCLIPLoader", (40, 200), (320, 130), ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux",
+                                                            "default"], outputs=[("CLIP", "CLIP")])
+    vae = g.node("VAELoader", (40, 380), (320, 58), ["ae.safetensors"], outputs=[("VAE", "VAE")])
+    full = lora(g, unet, "your_flux_style_lora.safetensors", 1.0, (420, -260), "LoRA at full strength")
+    weak = lora(g, unet, "your_flux_style_lora.safetensors", 0.5, (420, -160), "Weak model: LoRA at half strength")
+    model = two_model_patch(g, full, weak, "GuidanceZooAutoguidance", "weak_model", [2.0])
+    positive, negative = text(g, clip, POSITIVE, 80, True), text(g, clip, "", 290, False)
+    guidance = g.node("FluxGuidance", (860, -60), (320, 58), [3.5], inputs=[("conditioning", "CONDITIONING")],
+                      outputs=[("CONDITIONING", "CONDITIONING")])
+    g.link(positive, 0, guidance, "conditioning")
+    latent = g.node("EmptySD3LatentImage", (480, 500), (320, 110), [1024, 1024, 1], outputs=[("LATENT", "LATENT")])
+    sample_and_save(g, model, guidance, negative, latent, vae, 0, 20, 1.0, "euler", "simple", f"guidance_zoo/{name}")
+    return g.finish(name)
+
+
+def sd35_rlg_guider(name):
+    """SD3.5 Medium and its RL LoRA (Flow-GRPO) through the RLG GUIDER and SamplerCustomAdvanced: the base is the
+    model without the LoRA (a weight variant, no second copy)."""
+    g = Graph()
     base = g.node("UNETLoader", (40, -80), (320, 82), ["sd3.5_medium.safetensors", "default"],
                   outputs=[("MODEL", "MODEL")], title="Base model")
+    tuned = lora(g, base, "sd3.5m_flow_grpo_pickscore_lora.safetensors", 1.0, (40, 60), "RL LoRA (Flow-GRPO)")
     clip = g.node("TripleCLIPLoader", (40, 200), (320, 130),
                   ["clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors"], outputs=[("CLIP", "CLIP")])
     vae = g.node("VAELoader", (40, 380), (320, 58), ["sd3.5_vae.safetensors"], outputs=[("VAE", "VAE")])
@@ -269,9 +310,8 @@ WORKFLOWS = {
     "domain_guidance_sdxl": lambda n: sdxl_two_model(n, "your_sdxl_domain_finetune.safetensors",
                                                      "sd_xl_base_1.0.safetensors", "GuidanceZooDomainGuidance",
                                                      "source_model", [], 5.0),
-    "personalization_sdxl": lambda n: sdxl_two_model(n, "your_sdxl_dreambooth.safetensors", "sd_xl_base_1.0.safetensors",
-                                                     "GuidanceZooPersonalizationGuidance", "pretrained_model", [0.5],
-                                                     7.5),
+    "personalization_sdxl": personalization_sdxl,
+    "autoguidance_flux": autoguidance_flux,
     "rlg_sd35": sd35_rlg_guider,
     "cfg_schedule_sdxl": lambda n: sdxl(n, "GuidanceZooCFGSchedule", ["linear", 0.0, 0.28, 5.42, True], 7.0, 160),
     "tcfg_sdxl": lambda n: sdxl(n, "GuidanceZooTCFG", [], 7.0, 40),

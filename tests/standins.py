@@ -48,6 +48,15 @@ VAE_4CH = "rt_taesd.safetensors"
 VAE_16CH = "rt_taesd16.safetensors"
 VAE_WAN21 = "rt_wan21_vae.safetensors"
 
+# LoRAs (generic "diffusion_model.<key>.lora_up/lora_down" format) on each stand-in's 2-D weights, written into
+# models/loras/ on first use (see ensure_loras); not part of FILES, so adding them rebuilds nothing.
+LORA_SOURCES = {
+    "rt_sd15_small_lora.safetensors": ("checkpoints", SD15_CHECKPOINT, "model.diffusion_model."),
+    "rt_sd3_tiny_lora.safetensors": ("diffusion_models", SD3_UNET, ""),
+    "rt_wan21_tiny_lora.safetensors": ("diffusion_models", WAN21_UNET, ""),
+}
+LORA_UNET, LORA_DIT, LORA_WAN21 = LORA_SOURCES
+
 FILES = {
     "checkpoints": [SD15_CHECKPOINT],
     "diffusion_models": [SD3_UNET, WAN21_UNET],
@@ -74,6 +83,7 @@ def models_dir(python: str | None = None) -> str:
     """The stand-ins' models folder, built first if it is missing or from another VERSION (a few seconds)."""
     root = cache_root()
     if _complete(root):
+        ensure_loras(os.path.join(root, "models"))
         return os.path.join(root, "models")
     parent = os.path.dirname(root)
     os.makedirs(parent, exist_ok=True)
@@ -94,7 +104,31 @@ def models_dir(python: str | None = None) -> str:
                     path = os.path.join(parent, entry)
                     if entry != VERSION and not entry.startswith(".") and os.path.isdir(path):
                         shutil.rmtree(path, ignore_errors=True)
+    ensure_loras(os.path.join(root, "models"))
     return os.path.join(root, "models")
+
+
+def ensure_loras(models: str) -> None:
+    """Writes the stand-in LoRAs (rank 4, seeded, a few hundred kB each) next to the models if they are missing."""
+    import numpy as np
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+    for name, (folder, source, prefix) in LORA_SOURCES.items():
+        path = os.path.join(models, "loras", name)
+        if os.path.isfile(path):
+            continue
+        rng, tensors = np.random.default_rng(7), {}
+        with safe_open(os.path.join(models, folder, source), framework="np") as f:
+            for key in sorted(f.keys()):
+                shape = f.get_slice(key).get_shape()
+                if key.startswith(prefix) and key.endswith(".weight") and len(shape) == 2:
+                    lora = "diffusion_model." + key[len(prefix):-len(".weight")]
+                    tensors[lora + ".lora_up.weight"] = (0.1 * rng.standard_normal((shape[0], 4))).astype(np.float16)
+                    tensors[lora + ".lora_down.weight"] = (0.1 * rng.standard_normal((4, shape[1]))).astype(np.float16)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.tmp{os.getpid()}"
+        save_file(tensors, tmp)
+        os.replace(tmp, path)
 
 
 def _runtime_python() -> str:

@@ -246,8 +246,12 @@ def test_substitution_maps_checkpoints_wan_and_refuses_the_rest():
     with pytest.raises(wf.StandinError):
         wf.substitute_standins({"1": {"class_type": "CheckpointLoaderSimple",
                                       "inputs": {"ckpt_name": "flux1-dev-fp8.safetensors"}}})
+    lora = wf.substitute_standins({"1": {"class_type": "UNETLoader", "inputs": {"unet_name": "flux1-dev.safetensors"}},
+                                   "2": {"class_type": "LoraLoaderModelOnly", "inputs": {"lora_name": "x.safetensors",
+                                                                                         "strength_model": 0.8}}})
+    assert lora["2"]["inputs"] == {"lora_name": standins.LORA_DIT, "strength_model": 0.8}
     with pytest.raises(wf.StandinError):
-        wf.substitute_standins({"1": {"class_type": "LoraLoader", "inputs": {"lora_name": "x.safetensors"}}})
+        wf.substitute_standins({"1": {"class_type": "ControlNetLoader", "inputs": {"control_net_name": "x"}}})
 
 
 # ---------------------------------------------------------------------------------------------- running

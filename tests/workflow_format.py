@@ -38,14 +38,17 @@ on CPU with random-weight stand-in models.
    |                                                                 |   type "stable_diffusion" in a UNet graph      |
    | VAELoader (ae.safetensors, wan_2.1_vae, sdxl_vae, ...)          | rt_taesd16 (DiT), rt_wan21_vae (Wan),          |
    |                                                                 |   rt_taesd (UNet graph)                        |
+   | LoraLoader/LoraLoaderModelOnly (any LoRA file)                  | rt_sd15_small_lora / rt_sd3_tiny_lora /        |
+   |                                                                 |   rt_wan21_tiny_lora: a rank-4 LoRA on every   |
+   |                                                                 |   2-D weight of the graph's stand-in model     |
 
    A Flux graph UNETLoader(flux1-dev) + DualCLIPLoader(clip_l, t5xxl_fp16, flux) + VAELoader(ae) thus becomes
    UNETLoader(rt_sd3_tiny) + CLIPLoader(rt_clip_l, sd3) + VAELoader(rt_taesd16); FluxGuidance stays (the SD3
    stand-in ignores the guidance key). PAG's `layers` stays too, so bundled DiT workflows leave it empty (each
    model's default layer: 'double 1' on Flux, 'block 1' on the SD3 stand-in); a Flux-only layer name such as
    'double 3' would fail on the stand-in.
-   Checkpoint names of DiT families (flux/sd3/...) and any other model loader (LoRA, ControlNet...) have no
-   stand-in: StandinError.
+   Checkpoint names of DiT families (flux/sd3/...) and any other model loader (ControlNet...) have no stand-in:
+   StandinError.
 
    With `shrink=True` (default) sizes are made CPU-sized too: width/height of nodes that have both become at
    most 64 px (aspect kept, multiples of 16), video `length` at most 5 frames, `batch_size` 1, sampler `steps`
@@ -210,7 +213,8 @@ UNET_LOADERS = {"UNETLoader"}
 TEXT_LOADERS = {"CLIPLoader", "DualCLIPLoader", "TripleCLIPLoader", "QuadrupleCLIPLoader"}
 VAE_LOADERS = {"VAELoader"}
 # other model-file loaders: no stand-in
-UNSUPPORTED_LOADERS = {"LoraLoader", "LoraLoaderModelOnly", "ControlNetLoader", "DiffControlNetLoader",
+LORA_LOADERS = {"LoraLoader", "LoraLoaderModelOnly"}
+UNSUPPORTED_LOADERS = {"ControlNetLoader", "DiffControlNetLoader",
                        "CLIPVisionLoader", "StyleModelLoader", "UpscaleModelLoader", "GLIGENLoader",
                        "HypernetworkLoader", "unCLIPCheckpointLoader", "PhotoMakerLoader", "ModelPatchLoader"}
 DIT_CHECKPOINT = re.compile(r"flux|sd3|stable[-_]?diffusion[-_]?3|chroma|qwen|lumina|hidream|wan|hunyuan|ltx|"
@@ -218,6 +222,7 @@ DIT_CHECKPOINT = re.compile(r"flux|sd3|stable[-_]?diffusion[-_]?3|chroma|qwen|lu
 WAN = re.compile(r"wan", re.I)
 
 FAMILY_UNET, FAMILY_DIT, FAMILY_WAN = "unet", "dit", "wan"
+LORA_FOR = {FAMILY_UNET: standins.LORA_UNET, FAMILY_DIT: standins.LORA_DIT, FAMILY_WAN: standins.LORA_WAN21}
 VAE_FOR = {FAMILY_UNET: standins.VAE_4CH, FAMILY_DIT: standins.VAE_16CH, FAMILY_WAN: standins.VAE_WAN21}
 TEXT_TYPE_FOR = {FAMILY_UNET: "stable_diffusion", FAMILY_DIT: standins.CLIP_TYPE, FAMILY_WAN: standins.CLIP_TYPE}
 MAX_SIDE, MAX_FRAMES, MAX_STEPS = 64, 5, 4
@@ -269,6 +274,8 @@ def substitute_standins(prompt: dict, shrink: bool = True) -> dict:
             node["inputs"] = {"clip_name": standins.CLIP_L, "type": TEXT_TYPE_FOR[family], "device": "default"}
         elif kind in VAE_LOADERS:
             inputs["vae_name"] = VAE_FOR[family]
+        elif kind in LORA_LOADERS:
+            inputs["lora_name"] = LORA_FOR[family]
         elif kind in UNSUPPORTED_LOADERS:
             raise StandinError(f"node {node_id}: no stand-in for {kind}")
         if shrink:
