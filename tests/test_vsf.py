@@ -190,3 +190,14 @@ def test_missing_negative_is_an_error_naming_the_node(negative):
 def test_bad_numbers_are_errors_naming_the_node(name, kwargs):
     with pytest.raises(NodeInputError, match=rf"VSF \(Guidance Zoo\): '{name}'"):
         vsf(tm.make_model("sd3"), vsf_negative("sd3"), **kwargs)
+
+
+def test_joint_kernel_memory_grows_linearly_in_tokens():
+    """Three attentions over key subsets instead of the official (N, N + neg) mask."""
+    from memory_probe import growth_exponent
+    from guidance_zoo.core.vsf import vsf_joint_attention
+
+    def run(n):
+        q, k, v = (torch.randn(1, 2, n, 16, generator=torch.Generator().manual_seed(i)) for i in range(3))
+        return vsf_joint_attention(q, k, v, slice(64, n), slice(0, 40), slice(40, 64), 3.0, 0.08)
+    assert growth_exponent(run) < 1.2
