@@ -155,15 +155,19 @@ def wan(name, node_type, widgets, cfg, height=90, negative_patch_prompt=None, st
     return g.finish(name)
 
 
-def flux(name, node_type, widgets, height=90, negative_patch_prompt=None):
+def flux(name, node_type, widgets, height=90, negative_patch_prompt=None, patch=None):
     """Flux dev at cfg 1 (its guidance embedding instead of CFG), so a perturbation node guides alone (and a
-    negative prompt acts only through an attention patch such as NAG's)."""
+    negative prompt acts only through an attention patch such as NAG's). patch(g, unet), if given, builds the
+    sampled model instead of a one-node patch."""
     g = Graph()
     unet = g.node("UNETLoader", (40, 60), (320, 82), ["flux1-dev.safetensors", "default"], outputs=[("MODEL", "MODEL")])
     clip = g.node("DualCLIPLoader", (40, 200), (320, 130), ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux",
                                                             "default"], outputs=[("CLIP", "CLIP")])
     vae = g.node("VAELoader", (40, 380), (320, 58), ["ae.safetensors"], outputs=[("VAE", "VAE")])
-    model = negative_patch(g, unet, node_type, widgets, height, clip, negative_patch_prompt)
+    if patch is not None:
+        model = patch(g, unet)
+    else:
+        model = negative_patch(g, unet, node_type, widgets, height, clip, negative_patch_prompt)
     positive, negative = text(g, clip, POSITIVE, 80, True), text(g, clip, "", 290, False)
     guidance = g.node("FluxGuidance", (860, -60), (320, 58), [3.5], inputs=[("conditioning", "CONDITIONING")],
                       outputs=[("CONDITIONING", "CONDITIONING")])
@@ -245,21 +249,11 @@ def personalization_sdxl(name):
 
 def autoguidance_flux(name):
     """Flux dev with a LoRA, guided by the same LoRA at half strength (a weight variant), at cfg 1."""
-    g = Graph()
-    unet = g.node("UNETLoader", (40, 60), (320, 82), ["flux1-dev.safetensors", "default"], outputs=[("MODEL", "MODEL")])
-    clip = g.node("DualCLIPLoader", (40, 200), (320, 130), ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux",
-                                                            "default"], outputs=[("CLIP", "CLIP")])
-    vae = g.node("VAELoader", (40, 380), (320, 58), ["ae.safetensors"], outputs=[("VAE", "VAE")])
-    full = lora(g, unet, "your_flux_style_lora.safetensors", 1.0, (420, -260), "LoRA at full strength")
-    weak = lora(g, unet, "your_flux_style_lora.safetensors", 0.5, (420, -160), "Weak model: LoRA at half strength")
-    model = two_model_patch(g, full, weak, "GuidanceZooAutoguidance", "weak_model", [2.0])
-    positive, negative = text(g, clip, POSITIVE, 80, True), text(g, clip, "", 290, False)
-    guidance = g.node("FluxGuidance", (860, -60), (320, 58), [3.5], inputs=[("conditioning", "CONDITIONING")],
-                      outputs=[("CONDITIONING", "CONDITIONING")])
-    g.link(positive, 0, guidance, "conditioning")
-    latent = g.node("EmptySD3LatentImage", (480, 500), (320, 110), [1024, 1024, 1], outputs=[("LATENT", "LATENT")])
-    sample_and_save(g, model, guidance, negative, latent, vae, 0, 20, 1.0, "euler", "simple", f"guidance_zoo/{name}")
-    return g.finish(name)
+    def patch(g, unet):
+        full = lora(g, unet, "your_flux_style_lora.safetensors", 1.0, (420, -260), "LoRA at full strength")
+        weak = lora(g, unet, "your_flux_style_lora.safetensors", 0.5, (420, -160), "Weak model: LoRA at half strength")
+        return two_model_patch(g, full, weak, "GuidanceZooAutoguidance", "weak_model", [2.0])
+    return flux(name, None, None, patch=patch)
 
 
 def sd35_rlg_guider(name):
