@@ -21,7 +21,8 @@ class ResidualCFG(io.ComfyNode):
             "the sampler's input latent (img2img: the encoded image), 1 model evaluation per step. 'initialize' "
             "(Onetime-Negative): the first step runs the real negative prompt and its prediction is the reference "
             "for the rest of the run, 2 model evaluations on the first step, 1 after. Made for few-step LCM/Turbo "
-            "img2img with a small cfg (paper: 1.2); no effect at cfg 1.",
+            "img2img with a small cfg (paper: 1.2); in txt2img 'self' steers away from the empty latent, and over "
+            "many steps or at a larger cfg the fixed reference over-guides. No effect at cfg 1.",
             [io.Combo.Input("mode", options=list(MODES), default="self",
                             tooltip="self: reference = the input latent, never runs the negative. initialize: "
                                     "reference = the real uncond prediction of the first step."),

@@ -47,6 +47,7 @@ DEFAULT_CFGS = (4.0, 12.0)
 CFG_FOR = {
     "GuidanceZooPAG": (1.0, 4.0),        # PAG alone (the paper's unconditional use) and on top of CFG 4
     "GuidanceZooSEG": (1.0, 4.0),        # likewise for SEG
+    "GuidanceZooRCFG": (2.0, 4.0),       # made for small cfg (paper 1.2) in few-step streams
 }
 # node ids never benchmarked here (not a sampling-time model patch for this model, or need inputs it lacks)
 SKIP = set()
@@ -74,6 +75,12 @@ CLAIMS = {
     "GuidanceZooLinearAG": "LinearAG (arXiv 2312.12487): CFG's quality with fewer model evaluations (uncond "
                            "replaced by a linear estimate)",
     "GuidanceZooSEG": "SEG (arXiv 2408.00760): better sample quality without CFG by blurring attention energy",
+    "GuidanceZooICG": "ICG (arXiv 2407.02687): CFG's quality from a random independent condition instead of a "
+                      "trained null condition",
+    "GuidanceZooTSG": "TSG (arXiv 2407.02687): CFG-like quality gain from a perturbed time-step embedding, no "
+                      "condition needed",
+    "GuidanceZooRCFG": "StreamDiffusion RCFG (arXiv 2312.12491): CFG-like guidance at 1 evaluation per step "
+                       "(uncond from the residual noise)",
 }
 GLOBAL_SEED = 1000
 
