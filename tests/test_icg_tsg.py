@@ -189,3 +189,19 @@ def test_tsg_refuses_a_model_without_a_time_embedding_it_knows():
     del model.model.diffusion_model.time_embed
     with pytest.raises(NodeInputError, match="TSG.*time-step embedding"):
         tsg(model)
+
+
+@pytest.mark.parametrize("family", ("sd15", "flux"))
+def test_tsg_and_icg_stack_with_pag_and_apg_in_one_call_per_step(family):
+    from guidance_zoo.nodes.apg import APG
+    from guidance_zoo.nodes.pag import PAG
+    model = tm.make_model(family)
+    with_pag = PAG.execute(tsg(model), 3.0, "").result[0]
+    counted, counter = tm.counted(with_pag)
+    out = tm.ksample(counted, family, cfg=CFG, steps=4)
+    assert torch.isfinite(out).all() and counter.samples == 12 and counter.calls == 4
+    assert float((out - tm.ksample(tsg(model), family, cfg=CFG, steps=4)).abs().max()) > 1e-4
+    apg = APG.execute(icg(model), 0.0, 15.0, -0.5).result[0]
+    stacked = tm.ksample(apg, family, cfg=CFG, steps=4)
+    assert torch.isfinite(stacked).all()
+    assert float((stacked - tm.ksample(icg(model), family, cfg=CFG, steps=4)).abs().max()) > 1e-4

@@ -131,3 +131,12 @@ def test_finite_in_fp16_and_repeats_exactly(mode):
 def test_bad_input_gives_a_clear_error_naming_the_node(inputs, message):
     with pytest.raises(NodeInputError, match=f"RCFG.*{message}"):
         patch(tm.make_model("sd15"), *inputs)
+
+
+def test_rcfg_stacks_with_apg_and_keeps_one_evaluation_per_step():
+    from guidance_zoo.nodes.apg import APG
+    model = tm.make_model("flux")
+    counted, counter = tm.counted(APG.execute(patch(model), 0.0, 15.0, -0.5).result[0])
+    out = tm.ksample(counted, "flux", cfg=CFG, steps=4)
+    assert torch.isfinite(out).all() and counter.samples == 4
+    assert float((out - tm.ksample(patch(model), "flux", cfg=CFG, steps=4)).abs().max()) > 1e-5
