@@ -58,16 +58,21 @@ class UncondSkip(MainCallHook):
 
 
 class EstimateStep:
-    """One cond/uncond call seen by an UncondEstimate: its index in the run and the estimator's output space."""
+    """One cond/uncond call seen by an UncondEstimate: its index in the run and the estimator's space (a model-output
+    space, or "denoised" for estimators that work on the denoised prediction itself)."""
 
     def __init__(self, call: int, model, x: torch.Tensor, sigma: torch.Tensor, model_options: dict, space: str):
         self.call, self.model, self.model_options, self.space = call, model, model_options, space
         self.timestep, self.x, self.sigma = sigma, x.float(), sigma.float()
 
     def to_output(self, denoised: torch.Tensor) -> torch.Tensor:
+        if self.space == "denoised":
+            return denoised.float()
         return to_model_output(self.x, denoised.float(), self.sigma, self.space)
 
     def from_output(self, output: torch.Tensor) -> torch.Tensor:
+        if self.space == "denoised":
+            return output
         return from_model_output(self.x, output, self.sigma, self.space)
 
 
@@ -75,7 +80,8 @@ class UncondEstimate(MainCallHook):
     """The savers that skip the uncond pass on some calls and put an estimate in its place (FasterCache, LinearAG,
     RCFG). Calls without an uncond (cfg 1) are left alone and not counted; on the others, estimating() decides:
     False runs cond and uncond and hands both to observe(); True runs the cond alone and estimate() gives the uncond
-    in the estimator's space (eps/v/flow velocity by default), converted back to a denoised prediction."""
+    in the estimator's space (eps/v/flow velocity by default, or "denoised"), converted back to a denoised
+    prediction."""
 
     def space(self, model) -> str:
         return prediction_type(model)

@@ -9,8 +9,8 @@ the noise pointing from a reference R to the current latent, with
   the empty latent), so every step costs 1 model evaluation;
 - "initialize" (Onetime-Negative RCFG): R = the real uncond prediction of the first step, which runs the real
   uncond pass once (2 evaluations on the first step, 1 after).
-The uncond prediction is therefore D_u = x - delta (x - R) (for flow models delta scales the velocity (x - R) / sigma,
-which avoids eps's 1 / (1 - sigma) at sigma = 1; delta = 1 gives D_u = R in every parametrisation).
+The uncond prediction is therefore D_u = x - delta (x - R), computed directly on denoised predictions (the same in
+every parametrisation: for flow models delta scales the velocity (x - R) / sigma; delta = 1 gives D_u = R).
 """
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ import torch
 import comfy.patcher_extension
 
 from ..core.rcfg import residual_uncond
-from .combine import prediction_type
 from .main_call import WRAPPER_KEY, UncondEstimate
 from .run_state import run_state
 
@@ -43,7 +42,7 @@ class RCFG(UncondEstimate):
         return executor(model_wrap, sigmas, extra_args, callback, noise, latent_image, *args, **kwargs)
 
     def space(self, model) -> str:
-        return "flow" if prediction_type(model) == "flow" else "eps"
+        return "denoised"
 
     def estimating(self, step, state):
         if self.mode == "initialize":
@@ -59,4 +58,4 @@ class RCFG(UncondEstimate):
             state["reference"] = out[1].float()
 
     def estimate(self, step, cond_out, state):
-        return step.to_output(residual_uncond(step.x, state["reference"], self.delta))
+        return residual_uncond(step.x, state["reference"], self.delta)
