@@ -50,8 +50,4 @@ def diffusers_timestep(model, sigma: torch.Tensor, model_options: dict) -> float
         return 1000.0 * float(s)
     if isinstance(sampling, ms.ModelSamplingDiscrete) and not isinstance(sampling, ms.ModelSamplingDiscreteEDM):
         return float(sampling.timestep(s.to(sampling.sigmas.device)))
-    sigmas = model_options.get("transformer_options", {}).get("sample_sigmas")
-    if sigmas is None or len(sigmas) < 3:
-        return 1000.0
-    index = int((sigmas[:-1].float().cpu() - float(s)).abs().argmin())
-    return 1000.0 * (1.0 - index / (len(sigmas) - 2))
+    return 1000.0 * (1.0 - progress(model_options, sigma))
