@@ -42,6 +42,13 @@ class MainCallHook(SharedPatch):
         raise NotImplementedError
 
 
+def without_uncond(executor, model, conds: list, x, timestep, model_options: dict) -> list:
+    """The step's call with its uncond pass dropped; the uncond output is the cond output until the caller sets it."""
+    out = executor(model, [conds[0], None] + conds[2:], x, timestep, model_options)
+    out[1] = out[0]
+    return out
+
+
 class UncondSkip(MainCallHook):
     """Drops the uncond pass of a step when skip(model_options, sigma) says so; the uncond output then equals the
     cond output, so ComfyUI's CFG (and every rule after it) gives the cond prediction at one model evaluation."""
@@ -52,9 +59,7 @@ class UncondSkip(MainCallHook):
     def main_call(self, executor, model, conds, x, timestep, model_options, state):
         if conds[1] is None or not self.skip(model_options, timestep):
             return executor(model, conds, x, timestep, model_options)
-        out = executor(model, [conds[0], None] + conds[2:], x, timestep, model_options)
-        out[1] = out[0]
-        return out
+        return without_uncond(executor, model, conds, x, timestep, model_options)
 
 
 class EstimateStep:
@@ -105,6 +110,6 @@ class UncondEstimate(MainCallHook):
             out = executor(model, conds, x, timestep, model_options)
             self.observe(step, out, state)
             return out
-        out = executor(model, [conds[0], None] + conds[2:], x, timestep, model_options)
+        out = without_uncond(executor, model, conds, x, timestep, model_options)
         out[1] = step.from_output(self.estimate(step, step.to_output(out[0]), state)).to(out[0].dtype)
         return out

@@ -20,7 +20,7 @@ import comfy.model_patcher
 import comfy.patcher_extension
 
 from ..core.tsg import perturbed_time_embedding
-from .main_call import MainCallHook
+from .main_call import MainCallHook, without_uncond
 from .sample_noise import SampleNoise, sample_noise
 from .schedule import diffusers_timestep
 
@@ -64,9 +64,7 @@ class TSG(MainCallHook):
             return executor(model, conds, x, timestep, model_options)
         t = diffusers_timestep(model, timestep, model_options)
         if not self.t_min <= t <= self.t_max:
-            out = executor(model, [conds[0], None] + conds[2:], x, timestep, model_options)
-            out[1] = out[0]
-            return out
+            return without_uncond(executor, model, conds, x, timestep, model_options)
         noise = sample_noise(model_options, self, x, "tsg")
         copies = [dict(entry, uuid=uuid.uuid4()) for entry in conds[0]]
         hits = []

@@ -4,7 +4,7 @@ al., ICLR 2025; personalization guidance, arXiv 2508.00319): D = D_second(x, neg
 The step's cond/uncond call runs the positive on the main model and the negative on the second one; ComfyUI's CFG and
 every pre/post-CFG rule then work on that pair as on an ordinary one.
 """
-from .main_call import MainCallHook
+from .main_call import MainCallHook, without_uncond
 from .two_model import SecondModel
 
 
@@ -22,6 +22,6 @@ class UncondFromSecondModel(MainCallHook):
             return executor(model, conds, x, timestep, model_options)
         if self.second.batches_with_main:
             return executor(model, [conds[0], self.second.hooked(uncond)] + conds[2:], x, timestep, model_options)
-        out = executor(model, [conds[0], None] + conds[2:], x, timestep, model_options)
+        out = without_uncond(executor, model, conds, x, timestep, model_options)
         out[1] = self.second.predict(model, [uncond], x, timestep, model_options)[0]
         return out
