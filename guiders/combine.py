@@ -66,12 +66,12 @@ class Step:
 class CombineRule(SharedPatch):
     """Base of the combine-step rules; subclasses implement guided() (or rewrite() for rules that edit a branch).
 
-    An optional Guidance Schedule (`schedule`) modulates the rule's guidance: D = D_c + f(t) (D_rule - D_c), D_c the
-    cond the rule received and D_rule what ComfyUI's CFG gives from the rule's pair; f = 1 leaves the rule as is, f = 0
-    (outside the schedule's sigma interval) gives the cond prediction."""
+    An optional Guidance Schedule (`scale_schedule`, the node's scale_schedule input) modulates the rule's guidance:
+    D = D_c + f(t) (D_rule - D_c), D_c the cond the rule received and D_rule what ComfyUI's CFG gives from the rule's
+    pair; f = 1 leaves the rule as is, f = 0 (outside the schedule's sigma interval) gives the cond prediction."""
 
     name = "Guidance Zoo rule"
-    schedule: Schedule | None = None
+    scale_schedule: Schedule | None = None
 
     def install(self, patcher) -> None:
         patcher.set_model_sampler_pre_cfg_function(self)
@@ -105,13 +105,13 @@ class CombineRule(SharedPatch):
                             "CFG combine, so its result will be off. Remove that node or apply this one alone.",
                             self.name)
         cond, uncond = self.rewrite(step)
-        if self.schedule is not None:
+        if self.scale_schedule is not None:
             cond, uncond = self.scheduled(step, cond, uncond)
         return [cond, uncond] + list(conds_out[2:])
 
     def scheduled(self, step: Step, cond: torch.Tensor, uncond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The rule's pair with its guidance scaled by the schedule's factor at this step."""
-        factor = self.schedule.factor(step.model_options, step.sigma)
+        factor = self.scale_schedule.factor(step.model_options, step.sigma)
         if factor == 1.0:
             return cond, uncond
         guided = uncond + step.scale * (cond - uncond)

@@ -34,7 +34,7 @@ def scale_schedule_input(tooltip: str = RULE_SCHEDULE_TOOLTIP):
 
 def patch_with_rule(model, rule, scale_schedule=None) -> io.NodeOutput:
     """Clone the model and hang a combine rule on it, with the optional schedule on its guidance."""
-    rule.schedule = scale_schedule
+    rule.scale_schedule = scale_schedule
     patched = model.clone()
     rule.install(patched)
     return io.NodeOutput(patched)

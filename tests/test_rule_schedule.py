@@ -85,3 +85,27 @@ def test_a_scheduled_rule_keeps_the_batch_independent():
     for i, seed in enumerate((3, 4)):
         torch.testing.assert_close(both[i:i + 1], tm.ksample(model, "wan21", cfg=CFG, seeds=(seed,), steps=5),
                                    rtol=1e-4, atol=1e-4)
+
+
+def test_cfg_schedule_node_schedules_the_cfg_once():
+    """The CFG Schedule node's own schedule is its rule, not a scale_schedule on it: each step combines with
+    cfg_t = 1 + (cfg - 1) f(progress), f applied once (linear: 0, 2/3, 4/3, 2 over 4 steps)."""
+    from guidance_zoo.core.schedules import scheduled_cfg
+    from guidance_zoo.nodes.cfg_schedule import CFGSchedule
+
+    def spy_pair(model, record):
+        def spy(args):
+            record.append((args["conds_out"][0].clone(), args["conds_out"][1].clone()))
+            return args["conds_out"]
+        clone = model.clone()
+        clone.set_model_sampler_pre_cfg_function(spy)
+        return clone
+
+    raw, combined = [], []
+    model = spy_pair(tm.make_model("sd15"), raw)
+    scheduled = CFGSchedule.execute(model, "linear", 0.0, 0.0, 1000.0, False).result[0]
+    tm.ksample(spy_pre_cfg(scheduled, combined), "sd15", cfg=CFG, steps=4)
+    assert len(raw) == len(combined) == 4
+    for i, ((cond, uncond), result) in enumerate(zip(raw, combined)):
+        cfg_t = scheduled_cfg(CFG, schedule_factor("linear", i / 3))
+        torch.testing.assert_close(result, uncond + cfg_t * (cond - uncond), rtol=1e-4, atol=1e-4)
