@@ -3,7 +3,7 @@ both on the positive prompt. A post-CFG term, so ordinary CFG (the sampler's cfg
 alone."""
 from ..core.autoguidance import autoguidance
 from .main_call import MainCallHook
-from .run_state import SharedPatch, run_state
+from .run_state import SharedPatch
 from .two_model import SecondModel
 
 
@@ -27,9 +27,7 @@ class WeakCondPass(MainCallHook):
 
     def outputs(self, args: dict):
         """(main cond, weak cond) of this step; the weak pass runs here if the step's call was not ours."""
-        state = run_state(args["model_options"], self)
-        state.pop("armed", None)
-        cond, weak = state.pop("cond", None), state.pop("weak", None)
+        cond, weak = self.kept(args["model_options"])
         if weak is None:
             cond = args["cond_denoised"]
             (weak,) = self.second.predict(args["model"], [args["cond"]], args["input"], args["sigma"],

@@ -8,7 +8,6 @@ import torch
 
 from ..attention_patches.hook import PerturbedPass
 from .main_call import MainCallHook
-from .run_state import run_state
 
 
 class ExtraCondPass(MainCallHook):
@@ -33,9 +32,7 @@ class ExtraCondPass(MainCallHook):
         cond is the model's own cond prediction, before pre-CFG functions (such as APG) rewrote it; when the step
         was not batched it is the cond prediction that reached the post-CFG list.
         """
-        state = run_state(args["model_options"], self)
-        state.pop("armed", None)
-        out, cond = state.pop("output", None), state.pop("cond", None)
+        out, cond = self.kept(args["model_options"])
         if out is None:
             (out,) = self.perturbed_pass.run(args["model"], [args["cond"]], args["input"], args["sigma"],
                                              args["model_options"])

@@ -41,6 +41,13 @@ class MainCallHook(SharedPatch):
     def main_call(self, executor, model, conds: list, x, timestep, model_options: dict, state: dict) -> list:
         raise NotImplementedError
 
+    def kept(self, model_options: dict) -> tuple:
+        """What main_call kept for this step under step_keys (None where the step's call was not ours), taken out of
+        the state; also disarms the step, so a pass the caller then runs on its own is not taken for the step's call."""
+        state = run_state(model_options, self)
+        state.pop("armed", None)
+        return tuple(state.pop(key, None) for key in self.step_keys)
+
 
 def without_uncond(executor, model, conds: list, x, timestep, model_options: dict) -> list:
     """The step's call with its uncond pass dropped; the uncond output is the cond output until the caller sets it."""

@@ -98,9 +98,7 @@ class StyleBranchPass(MainCallHook):
 
     def outputs(self, args: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(uncond, style branch) predictions of this step; from the batched call, or else from a call of their own."""
-        state = run_state(args["model_options"], self)
-        state.pop("armed", None)
-        style, uncond = state.pop("style", None), state.pop("uncond", None)
+        style, uncond = self.kept(args["model_options"])
         if style is None:
             import comfy.samplers
             style = self.run(comfy.samplers.calc_cond_batch, args["model"], [], args["uncond"], args["input"],
