@@ -21,7 +21,7 @@ import torch
 import comfy.patcher_extension
 
 from ..core.pag import additive_mask
-from .hook import PassState, PerturbedPass, _from_canonical, _split_attention_args, _to_canonical
+from .hook import PassState, PerturbedPass, from_heads_first, heads_first, split_attention_args
 from .layers import Layer, LayerMap
 
 WRAPPER_KEY = "guidance_zoo_cross_attention"
@@ -93,13 +93,12 @@ def _reach_check(tracker: PassState, owner: str, names: str, model_name: str):
 def _run(replace: CrossAttention, tracker: PassState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
          keep_canonical: bool, scale: float | None, installed: Callable[[], torch.Tensor] | None,
          text: slice | None = None) -> torch.Tensor:
-    head_dim = q.shape[-1] if canonical else q.shape[-1] // heads
-    q, k, v = (_to_canonical(t, head_dim, canonical, heads) for t in (q, k, v))
-    before = None if installed is None else (lambda: _to_canonical(installed(), head_dim, keep_canonical, heads))
+    q, k, v = heads_first(heads, canonical, q, k, v)
+    before = None if installed is None else (lambda: heads_first(heads, keep_canonical, installed())[0])
     tracker.hits += 1
-    out = replace(CrossAttentionCall(q, k, v, head_dim ** -0.5 if scale is None else scale,
+    out = replace(CrossAttentionCall(q, k, v, q.shape[-1] ** -0.5 if scale is None else scale,
                                      additive_mask(mask, torch.float32), layer, before, text))
-    return _from_canonical(out, keep_canonical)
+    return from_heads_first(out, keep_canonical)
 
 
 def _unet_replace(replace: CrossAttention, layer: Layer, previous, tracker: PassState):
@@ -131,7 +130,7 @@ def _override(replace: CrossAttention, tracker: PassState, select, previous):
     def override(func, *args, **kwargs):
         def normal():
             return previous(func, *args, **kwargs) if previous is not None else func(*args, **kwargs)
-        q, k, v, heads, mask = _split_attention_args(args, kwargs)
+        q, k, v, heads, mask = split_attention_args(args, kwargs)
         canonical = kwargs.get("skip_reshape", False)
         layer, text = select(tracker, q, k, 2 if canonical else 1)
         if layer is None:

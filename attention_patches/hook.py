@@ -62,25 +62,37 @@ class PassState:
         self.hits = 0
 
 
-def _split_attention_args(args: tuple, kwargs: dict):
+def split_attention_args(args: tuple, kwargs: dict):
+    """(q, k, v, heads, mask) of a call to ComfyUI's optimized attention, as an attention override receives it."""
     q, k, v = args[:3]
     heads = args[3] if len(args) > 3 else kwargs["heads"]
     mask = args[4] if len(args) > 4 else kwargs.get("mask")
     return q, k, v, heads, mask
 
 
-def _to_canonical(t: torch.Tensor, head_dim: int, already: bool, heads: int) -> torch.Tensor:
-    """(B, N, H*D) or (B, N, H, D) -> (B, H, N, D); grouped k/v heads are repeated up to the query's heads."""
+def to_heads_first(t: torch.Tensor, head_dim: int, already: bool, heads: int) -> torch.Tensor:
+    """(B, N, H*D) or, when already, (B, H, N, D) -> (B, H, N, D); grouped k/v heads are repeated up to heads."""
     if not already:
         t = t.reshape(t.shape[0], t.shape[1], -1, head_dim).transpose(1, 2)
     return t.repeat_interleave(heads // t.shape[1], dim=1) if t.shape[1] != heads else t
 
 
-def _from_canonical(t: torch.Tensor, keep: bool) -> torch.Tensor:
-    if keep:
-        return t
+def heads_first(heads: int, already: bool, q: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """q and any of k, v, outputs as ComfyUI's attention gets them (skip_reshape: already) -> (B, H, N, D) each,
+    with the query's head size."""
+    head_dim = q.shape[-1] if already else q.shape[-1] // heads
+    return tuple(to_heads_first(t, head_dim, already, heads) for t in (q, *others))
+
+
+def heads_last(t: torch.Tensor) -> torch.Tensor:
+    """(B, H, N, D) -> (B, N, H*D)."""
     b, h, n, d = t.shape
     return t.transpose(1, 2).reshape(b, n, h * d)
+
+
+def from_heads_first(t: torch.Tensor, keep: bool) -> torch.Tensor:
+    """An attention output (B, H, N, D) in the layout the caller asked for (skip_output_reshape: keep)."""
+    return t if keep else heads_last(t)
 
 
 class PerturbedPass:
@@ -147,16 +159,15 @@ class PerturbedPass:
             q, k, v = q[rows], k[rows], v[rows]
             if mask is not None and mask.ndim > 2 and mask.shape[0] == rows.shape[0] > 1:
                 mask = mask[rows]
-        head_dim = q.shape[-1] if canonical else q.shape[-1] // heads
+        q, k, v = heads_first(heads, canonical, q, k, v)
         call = AttentionCall(
-            q=_to_canonical(q, head_dim, canonical, heads), k=_to_canonical(k, head_dim, canonical, heads),
-            v=_to_canonical(v, head_dim, canonical, heads), layer=layer, joint=self.lmap.joint,
+            q=q, k=k, v=v, layer=layer, joint=self.lmap.joint,
             text_len=state.text_len if self.lmap.joint else 0, text_first=self.lmap.text_first,
             scale=scale, mask=mask, grid=grid)
         if call.scale is None:
             call.scale = call.q.shape[-1] ** -0.5
         state.hits += 1
-        perturbed = _from_canonical(self.perturb(call), keep_canonical)
+        perturbed = from_heads_first(self.perturb(call), keep_canonical)
         if rows is None:
             return perturbed
         out = normal()
@@ -219,7 +230,7 @@ class PerturbedPass:
                 return previous(func, *args, **kwargs) if previous is not None else func(*args, **kwargs)
             if layer is None:
                 return normal()
-            q, k, v, heads, mask = _split_attention_args(args, kwargs)
+            q, k, v, heads, mask = split_attention_args(args, kwargs)
             return self._call(state, layer, q, k, v, heads, mask, kwargs.get("skip_reshape", False),
                               kwargs.get("skip_output_reshape", False), kwargs.get("scale"),
                               to.get("cond_or_uncond"), normal)

@@ -35,7 +35,7 @@ import comfy.utils
 
 from ..core.pag import additive_mask
 from ..guiders.run_state import SharedPatch, run_state
-from .hook import PerturbedPass, _split_attention_args, _to_canonical
+from .hook import PerturbedPass, heads_first, heads_last, split_attention_args
 from .layers import LayerMap
 
 WRAPPER_KEY = "guidance_zoo_negative_context"
@@ -46,16 +46,6 @@ EXTENDED = "guidance_zoo_negative_tokens"
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Plain softmax attention on (B, H, N, D) tensors, fp32 softmax by SDPA; mask additive (B or 1, 1 or H, N, M)."""
     return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-
-
-def heads_first(t: torch.Tensor, heads: int) -> torch.Tensor:
-    """(B, N, H*D) -> (B, H, N, D)."""
-    return t.reshape(t.shape[0], t.shape[1], heads, -1).transpose(1, 2)
-
-
-def heads_last(t: torch.Tensor) -> torch.Tensor:
-    """(B, H, N, D) -> (B, N, H*D)."""
-    return t.transpose(1, 2).reshape(t.shape[0], t.shape[2], -1)
 
 
 # A cross-attention rule: (q, k+, v+, k-, v-, z+) for the positive rows, all (R, H, N, D) except z+ (R, N, H*D),
@@ -276,8 +266,8 @@ class NegativeContext(SharedPatch):
         if not positive:
             return out
         call.hits += 1
-        qp, kp, vp = (heads_first(t[positive], heads) for t in (q, k[:, :length], v[:, :length]))
-        kn, vn = (heads_first(t[positive], heads) for t in (k[:, length:], v[:, length:]))
+        qp, kp, vp, kn, vn = heads_first(heads, False, *(t[positive] for t in (q, k[:, :length], v[:, :length],
+                                                                               k[:, length:], v[:, length:])))
         out = out.clone()
         out[positive] = self.cross_rule(qp, kp, vp, kn, vn, out[positive]).to(out.dtype)
         return out
@@ -317,7 +307,7 @@ class NegativeContext(SharedPatch):
             def run(q, k, v):
                 new = (q, k, v) + args[3:]
                 return previous(func, *new, **kwargs) if previous is not None else func(*new, **kwargs)
-            q, k, v, heads, _ = _split_attention_args(args, kwargs)
+            q, k, v, heads, _ = split_attention_args(args, kwargs)
             if not mine or index != call.current[1]:
                 return run(q, k, v)
             added = call.embedded["tokens"].shape[1]
@@ -372,7 +362,7 @@ class NegativeContext(SharedPatch):
             normal = previous(func, *args, **kwargs) if previous is not None else func(*args, **kwargs)
             if mine is None:
                 return normal
-            q, k, v, heads, _ = _split_attention_args(args, kwargs)
+            q, k, v, heads, mask = split_attention_args(args, kwargs)
             canonical = kwargs.get("skip_reshape", False)
             keep = kwargs.get("skip_output_reshape", False)
             positive, samples, negative, anchor = call.rows(to, q.shape[0])
@@ -382,15 +372,14 @@ class NegativeContext(SharedPatch):
                 raise RuntimeError(f"{self.owner}: ComfyUI ran the negative prompt's rows in another model call than "
                                    "the positive ones (not enough free memory to batch them); NAG/VSF on this model "
                                    "needs them in one call")
-            head_dim = q.shape[-1] if canonical else q.shape[-1] // heads
-            q, k, v = (_to_canonical(t, head_dim, canonical, heads) for t in (q, k, v))
+            q, k, v = heads_first(heads, canonical, q, k, v)
             n = q.shape[2]
             if mine == "text":
                 return self._mask_negative_padding(call, q, k, v, negative, normal, keep)
             text_len = call.text_len
             text = slice(0, text_len) if self.lmap.text_first else slice(n - text_len, n)
             image = slice(text_len, n) if self.lmap.text_first else slice(0, n - text_len)
-            mask = additive_mask(_split_attention_args(args, kwargs)[4], q.dtype)
+            mask = additive_mask(mask, q.dtype)
             if mask is not None and mask.shape[0] == q.shape[0] > 1:
                 mask = mask[positive]
             if not self.inline_copies and call.negative_len < call.context_len:
@@ -403,7 +392,7 @@ class NegativeContext(SharedPatch):
             flat = normal if not keep else heads_last(normal)
             call.hits += 1
             out = self.joint_rule(rows, flat)
-            return out if not keep else heads_first(out, heads)
+            return out if not keep else heads_first(heads, False, out)[0]
         return override
 
     def _mask_negative_padding(self, call: CallState, q, k, v, negative: dict, normal, keep: bool):

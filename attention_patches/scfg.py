@@ -13,7 +13,7 @@ import torch
 import comfy.model_patcher
 
 from ..core.scfg import cross_attention_probs, ssgc_cross_attention
-from .hook import _to_canonical
+from .hook import heads_first
 from .layers import Layer, LayerMap
 
 
@@ -66,10 +66,8 @@ class AttentionMapCapture:
             out = (previous or _plain)(q, k, v, extra_options)
             rows = self._rows(extra_options, q.shape[0])
             if rows is not None:
-                heads = extra_options["n_heads"]
-                head_dim = q.shape[-1] // heads
-                captured.pending[layer] = (_to_canonical(q[rows], head_dim, False, heads),
-                                           _to_canonical(k[rows], head_dim, False, heads), head_dim ** -0.5)
+                q1, k1 = heads_first(extra_options["n_heads"], False, q[rows], k[rows])
+                captured.pending[layer] = (q1, k1, q1.shape[-1] ** -0.5)
             return out
         return replace
 
@@ -81,10 +79,8 @@ class AttentionMapCapture:
             shape = extra_options.get("activations_shape")
             if rows is None or pending is None or shape is None or shape[-2] * shape[-1] != q.shape[1]:
                 return out
-            heads = extra_options["n_heads"]
-            head_dim = q.shape[-1] // heads
-            q2, k2 = (_to_canonical(t[rows], head_dim, False, heads) for t in (q, k))
-            cross = cross_attention_probs(q2, k2, head_dim ** -0.5, self.chunk_size)
+            q2, k2 = heads_first(extra_options["n_heads"], False, q[rows], k[rows])
+            cross = cross_attention_probs(q2, k2, q2.shape[-1] ** -0.5, self.chunk_size)
             q1, k1, scale = pending
             smoothed = ssgc_cross_attention(q1, k1, scale, cross, chunk=self.chunk_size)
             b, n, t = smoothed.shape

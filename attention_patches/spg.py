@@ -13,7 +13,7 @@ import torch
 
 from ..core.pag import additive_mask
 from ..core.seg import chunked_attention
-from .hook import PassState, PerturbedPass, _from_canonical, _to_canonical
+from .hook import PassState, PerturbedPass, from_heads_first, heads_first
 from .layers import Layer
 
 
@@ -56,14 +56,12 @@ class StyleKVInjection(PerturbedPass):
         else:
             raise RuntimeError(f"{self.owner}: the style reference's keys and values did not reach layer "
                                f"{layer.name} before the style branch")
-        head_dim = q.shape[-1] if canonical else q.shape[-1] // heads
-        q_b = _to_canonical(q[branch], head_dim, canonical, heads)
-        k_s, v_s = (_to_canonical(t, head_dim, canonical, heads) for t in (k_ref, v_ref))
+        q_b, k_s, v_s = heads_first(heads, canonical, q[branch], k_ref, v_ref)
         if mask is not None and mask.ndim > 2 and mask.shape[0] == q.shape[0] > 1:
             mask = mask[branch]
         attended = chunked_attention(q_b.float(), k_s.float(), v_s.float(),
-                                     scale if scale is not None else head_dim ** -0.5,
+                                     scale if scale is not None else q_b.shape[-1] ** -0.5,
                                      additive_mask(mask, torch.float32))
         state.hits += 1
-        out[branch] = _from_canonical(attended, keep_canonical).to(out.dtype)
+        out[branch] = from_heads_first(attended, keep_canonical).to(out.dtype)
         return out

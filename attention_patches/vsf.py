@@ -2,7 +2,8 @@
 import torch
 
 from ..core.vsf import vsf_cross_attention, vsf_joint_attention
-from .negative_context import JointRows, heads_last
+from .hook import heads_last
+from .negative_context import JointRows
 
 
 def vsf_cross_rule(scale: float, offset: float):

@@ -243,8 +243,8 @@ def test_pag_after_apg_uses_the_models_own_cond_prediction(family):
 
 def test_grouped_kv_heads_are_expanded_for_the_perturbation():
     """Newer ComfyUI passes Lumina2-style grouped k/v heads unexpanded (enable_gqa); the hook expands them."""
-    from guidance_zoo.attention_patches.hook import _to_canonical
+    from guidance_zoo.attention_patches.hook import to_heads_first
     k = torch.randn(2, 5, 1 * 4)
-    expanded = _to_canonical(k, 4, False, 2)
+    expanded = to_heads_first(k, 4, False, 2)
     assert expanded.shape == (2, 2, 5, 4)
     torch.testing.assert_close(expanded[:, 0], expanded[:, 1])
