@@ -108,8 +108,8 @@ class BlockPass(PerturbedPass):
         if state.chunk is not None and "cond_or_uncond" not in transformer_options:
             raise RuntimeError(f"{self.owner}: this {self.lmap.model_name} model does not tell its blocks which batch "
                                f"rows are which cond; the perturbation cannot run batched here")
-        rows = self._rows(state, transformer_options.get("cond_or_uncond"), hidden.shape[0], hidden.device)
-        if rows is not None and not rows.any():
+        rows, any_row = state.rows(transformer_options.get("cond_or_uncond"), hidden.shape[0], hidden.device)
+        if not any_row:
             return None
         state.hits += 1
         part = hidden if rows is None else hidden[rows]

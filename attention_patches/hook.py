@@ -60,6 +60,30 @@ class PassState:
         self.calls = 0
         self.text_len = 0
         self.hits = 0
+        self._rows: dict[tuple, tuple[torch.Tensor | None, bool]] = {}
+
+    def rows(self, cond_or_uncond: list | None, batch: int, device: torch.device) -> tuple[torch.Tensor | None, bool]:
+        """(boolean mask of the perturbed cond's batch rows in this call, None for every row; whether any row is
+        perturbed), made once per call layout instead of per layer."""
+        if self.chunk is None:
+            return None, True
+        chunks = tuple(cond_or_uncond or ())
+        key = (chunks, batch, device)
+        if key not in self._rows:
+            flags = [c == self.chunk for c in chunks]
+            mask = torch.tensor(flags, dtype=torch.bool, device=device).repeat_interleave(batch // max(len(chunks), 1))
+            self._rows[key] = mask, any(flags)
+        return self._rows[key]
+
+
+def chunk_rows(cond_or_uncond: list | None, chunk: int, batch: int) -> slice | None:
+    """Batch rows of the first chunk of a call carrying cond index `chunk`, or None when the call has none."""
+    chunks = list(cond_or_uncond or [])
+    if chunk not in chunks:
+        return None
+    per = batch // len(chunks)
+    start = chunks.index(chunk) * per
+    return slice(start, start + per)
 
 
 def split_attention_args(args: tuple, kwargs: dict):
@@ -140,22 +164,13 @@ class PerturbedPass:
             dit[key] = self.block_marker(layer, state, dit.get(key))
         return mo
 
-    @staticmethod
-    def _rows(state: PassState, cond_or_uncond: list | None, batch: int, device: torch.device) -> torch.Tensor | None:
-        """Batch rows of the perturbed cond in this call, or None when every row is perturbed."""
-        if state.chunk is None:
-            return None
-        chunks = cond_or_uncond or []
-        flags = torch.tensor([c == state.chunk for c in chunks], dtype=torch.bool, device=device)
-        return flags.repeat_interleave(batch // max(len(chunks), 1))
-
     def _call(self, state: PassState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
               keep_canonical: bool, scale: float | None, cond_or_uncond: list | None,
               normal: Callable[[], torch.Tensor], grid: tuple[int, int] | None = None) -> torch.Tensor:
-        rows = self._rows(state, cond_or_uncond, q.shape[0], q.device)
+        rows, any_row = state.rows(cond_or_uncond, q.shape[0], q.device)
+        if not any_row:
+            return normal()
         if rows is not None:
-            if not rows.any():
-                return normal()
             q, k, v = q[rows], k[rows], v[rows]
             if mask is not None and mask.ndim > 2 and mask.shape[0] == rows.shape[0] > 1:
                 mask = mask[rows]

@@ -13,7 +13,7 @@ import torch
 import comfy.model_patcher
 
 from ..core.scfg import cross_attention_probs, ssgc_cross_attention
-from .hook import heads_first
+from .hook import chunk_rows, heads_first
 from .layers import Layer, LayerMap
 
 
@@ -23,16 +23,6 @@ class CapturedMaps:
     def __init__(self):
         self.pending: dict[Layer, tuple[torch.Tensor, torch.Tensor, float]] = {}
         self.maps: dict[Layer, torch.Tensor] = {}
-
-
-def first_chunk_rows(cond_or_uncond: list | None, chunk: int, batch: int) -> slice | None:
-    """Batch rows of the first chunk of a call carrying cond index `chunk`, or None when the call has none."""
-    chunks = list(cond_or_uncond or [])
-    if chunk not in chunks:
-        return None
-    per = batch // len(chunks)
-    start = chunks.index(chunk) * per
-    return slice(start, start + per)
 
 
 def _plain(q, k, v, extra_options):
@@ -59,7 +49,7 @@ class AttentionMapCapture:
 
     @staticmethod
     def _rows(extra_options: dict, batch: int) -> slice | None:
-        return first_chunk_rows(extra_options.get("cond_or_uncond"), 0, batch)
+        return chunk_rows(extra_options.get("cond_or_uncond"), 0, batch)
 
     def _self_attention(self, layer: Layer, captured: CapturedMaps, previous):
         def replace(q, k, v, extra_options):

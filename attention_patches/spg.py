@@ -13,7 +13,7 @@ import torch
 
 from ..core.pag import additive_mask
 from ..core.seg import chunked_attention
-from .hook import PassState, PerturbedPass, from_heads_first, heads_first
+from .hook import PassState, PerturbedPass, chunk_rows, from_heads_first, heads_first
 from .layers import Layer
 
 
@@ -26,14 +26,6 @@ class StyleState(PassState):
         self.kv: dict[Layer, tuple[torch.Tensor, torch.Tensor]] = {}
 
 
-def _chunk_rows(cond_or_uncond: list | None, chunk: int, batch: int) -> slice | None:
-    chunks = list(cond_or_uncond or [])
-    if chunk not in chunks:
-        return None
-    per = batch // len(chunks)
-    return slice(chunks.index(chunk) * per, (chunks.index(chunk) + 1) * per)
-
-
 class StyleKVInjection(PerturbedPass):
     """A PerturbedPass whose chosen layers hand the reference rows' K/V to the style branch's rows."""
 
@@ -42,8 +34,8 @@ class StyleKVInjection(PerturbedPass):
 
     def _call(self, state: StyleState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
               keep_canonical: bool, scale: float | None, cond_or_uncond: list | None, normal, grid=None):
-        ref = _chunk_rows(cond_or_uncond, state.ref_chunk, q.shape[0])
-        branch = _chunk_rows(cond_or_uncond, state.chunk, q.shape[0])
+        ref = chunk_rows(cond_or_uncond, state.ref_chunk, q.shape[0])
+        branch = chunk_rows(cond_or_uncond, state.chunk, q.shape[0])
         out = normal()
         if branch is None:
             if ref is not None:
