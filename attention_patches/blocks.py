@@ -16,7 +16,7 @@ import torch
 import comfy.patcher_extension
 
 from ..guiders.schedule import sampler_position
-from .hook import PASS_KEY, PassState, PerturbedPass
+from .hook import PASS_KEY, PassState, PerturbedPass, chain_replace
 from .layers import Layer
 
 WRAPPER_KEY = "guidance_zoo_blocks"
@@ -79,10 +79,8 @@ class BlockPass(PerturbedPass):
             comfy.patcher_extension.add_wrapper_with_key(
                 comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY, self._hooks_wrapper(state), to)
             return mo
-        dit = to.setdefault("patches_replace", {}).setdefault("dit", {})
         for layer in self.lmap.layers:
-            key = (self.lmap.dit_keys[layer.group], layer.index)
-            dit[key] = self._block_replace(layer, state, dit.get(key))
+            chain_replace(to, "dit", self.lmap.patch_key(layer), self._block_replace, layer, state)
         return mo
 
     def _prepare(self, state: BlockPassState, transformer_options: dict) -> None:

@@ -21,7 +21,7 @@ import torch
 import comfy.patcher_extension
 
 from ..core.pag import additive_mask
-from .hook import PassState, PerturbedPass, from_heads_first, heads_first, split_attention_args
+from .hook import PassState, PerturbedPass, from_heads_first, heads_first, installed_replace, split_attention_args
 from .layers import Layer, LayerMap
 
 WRAPPER_KEY = "guidance_zoo_cross_attention"
@@ -59,21 +59,20 @@ def install_cross_attention(patcher, lmap: LayerMap, layers: list[Layer], replac
                                  _reach_check(tracker, owner, names, lmap.model_name))
     to = patcher.model_options.setdefault("transformer_options", {})
     if lmap.family == "unet":
-        attn2 = to.get("patches_replace", {}).get("attn2", {})
         for layer in layers:
-            key = (layer.group, layer.index, layer.sub)
-            previous = attn2.get(key, attn2.get(key[:2]))
-            patcher.set_model_attn2_replace(_unet_replace(replace, layer, previous, tracker), *key)
+            key = lmap.patch_key(layer)
+            patcher.set_model_attn2_replace(_unet_replace(replace, layer, installed_replace(to, "attn2", key), tracker),
+                                            *key)
         return
     finder = PerturbedPass(lmap, layers, None, owner)
     if lmap.family == "lumina2":
         patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY + "_calls",
                                      finder._lumina_wrapper(tracker))
     else:
-        dit = to.get("patches_replace", {}).get("dit", {})
         for layer in lmap.layers if lmap.joint else layers:
-            key = (lmap.dit_keys[layer.group], layer.index)
-            patcher.set_model_patch_replace(PerturbedPass.block_marker(layer, tracker, dit.get(key)), "dit", *key)
+            key = lmap.patch_key(layer)
+            marker = PerturbedPass.block_marker(layer, tracker, installed_replace(to, "dit", key))
+            patcher.set_model_patch_replace(marker, "dit", *key)
     to = patcher.model_options["transformer_options"]
     select = _joint_call(finder) if lmap.joint else _cross_call
     to["optimized_attention_override"] = _override(replace, tracker, select, to.get("optimized_attention_override"))

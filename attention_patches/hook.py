@@ -119,6 +119,19 @@ def from_heads_first(t: torch.Tensor, keep: bool) -> torch.Tensor:
     return t if keep else heads_last(t)
 
 
+def installed_replace(to: dict, kind: str, key: tuple):
+    """The `kind` replace patch ComfyUI runs at key in these transformer_options, or None; a UNet attn key
+    (block, index, transformer_index) falls back to (block, index) as ComfyUI does."""
+    replaces = to.get("patches_replace", {}).get(kind, {})
+    return replaces.get(key, replaces.get(key[:2]))
+
+
+def chain_replace(to: dict, kind: str, key: tuple, make: Callable, *args) -> None:
+    """Install make(*args, previous) as the `kind` replace patch at key, previous being the one it replaces."""
+    previous = installed_replace(to, kind, key)
+    to.setdefault("patches_replace", {}).setdefault(kind, {})[key] = make(*args, previous)
+
+
 class PerturbedPass:
     """Builds model_options for one perturbed forward pass and checks afterwards that it reached its layers."""
 
@@ -148,20 +161,16 @@ class PerturbedPass:
         to = mo.setdefault("transformer_options", {})
         to[PASS_KEY] = {**to.get(PASS_KEY, {}), id(state): state}
         if self.lmap.family == "unet":
-            attn1 = to.setdefault("patches_replace", {}).setdefault("attn1", {})
             for layer in self.layers:
-                key = (layer.group, layer.index, layer.sub)
-                attn1[key] = self._unet_replace(layer, state, attn1.get(key, attn1.get(key[:2])))
+                chain_replace(to, "attn1", self.lmap.patch_key(layer), self._unet_replace, layer, state)
             return mo
         to["optimized_attention_override"] = self._override(to.get("optimized_attention_override"), state)
         if self.lmap.family == "lumina2":
             comfy.patcher_extension.add_wrapper_with_key(
                 comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PASS_KEY, self._lumina_wrapper(state), to)
             return mo
-        dit = to.setdefault("patches_replace", {}).setdefault("dit", {})
         for layer in self.lmap.layers:
-            key = (self.lmap.dit_keys[layer.group], layer.index)
-            dit[key] = self.block_marker(layer, state, dit.get(key))
+            chain_replace(to, "dit", self.lmap.patch_key(layer), self.block_marker, layer, state)
         return mo
 
     def _call(self, state: PassState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,

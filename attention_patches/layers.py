@@ -30,6 +30,13 @@ class LayerMap:
     dit_keys: dict[str, str] = field(default_factory=dict)   # our group -> ComfyUI "dit" replace key prefix
     refiner_calls: int = 0           # Lumina2: attention calls before the main layers
 
+    def patch_key(self, layer: Layer) -> tuple:
+        """The key of a layer's ComfyUI replace patch: (block, index, transformer_index) for UNet attn1/attn2, the
+        "dit" block key on DiTs with block patches."""
+        if self.family == "unet":
+            return layer.group, layer.index, layer.sub
+        return self.dit_keys[layer.group], layer.index
+
     def groups(self) -> list[str]:
         return list(dict.fromkeys(layer.group for layer in self.layers))
 

@@ -35,7 +35,7 @@ import comfy.utils
 
 from ..core.pag import additive_mask
 from ..guiders.run_state import SharedPatch, run_state
-from .hook import PerturbedPass, heads_first, heads_last, split_attention_args
+from .hook import PerturbedPass, chain_replace, heads_first, heads_last, split_attention_args
 from .layers import LayerMap
 
 WRAPPER_KEY = "guidance_zoo_negative_context"
@@ -220,10 +220,8 @@ class NegativeContext(SharedPatch):
     def _install_unet(self, to: dict, call: CallState) -> None:
         patches = to.setdefault("patches", {})
         patches["attn2_patch"] = list(patches.get("attn2_patch", [])) + [self._append_tokens(call)]
-        attn2 = to.setdefault("patches_replace", {}).setdefault("attn2", {})
         for layer in self.lmap.layers:
-            key = (layer.group, layer.index, layer.sub)
-            attn2[key] = self._unet_replace(call, attn2.get(key, attn2.get(key[:2])))
+            chain_replace(to, "attn2", self.lmap.patch_key(layer), self._unet_replace, call)
 
     def _negative_tokens(self, call: CallState, to: dict, batch: int, like: torch.Tensor) -> torch.Tensor:
         """(batch, L-, C): each positive row's negative (per sample), zeros for the other rows."""
@@ -277,10 +275,9 @@ class NegativeContext(SharedPatch):
         dm = model.diffusion_model
         cross_call = {i: 2 if type(block.cross_attn).__name__ == "WanI2VCrossAttention" else 1
                       for i, block in enumerate(dm.blocks)}
-        dit = to.setdefault("patches_replace", {}).setdefault("dit", {})
         for layer in self.lmap.layers:
-            key = (self.lmap.dit_keys[layer.group], layer.index)
-            dit[key] = self._wan_block(call, dm, layer.index, cross_call[layer.index], dit.get(key))
+            chain_replace(to, "dit", self.lmap.patch_key(layer), self._wan_block, call, dm, layer.index,
+                          cross_call[layer.index])
         to["optimized_attention_override"] = self._wan_override(call, to.get("optimized_attention_override"))
 
     def _wan_block(self, call: CallState, dm, index: int, cross_index: int, previous):
@@ -324,10 +321,8 @@ class NegativeContext(SharedPatch):
             comfy.patcher_extension.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL,
                                                          WRAPPER_KEY, self._lumina_wrapper(call), to)
             return
-        dit = to.setdefault("patches_replace", {}).setdefault("dit", {})
         for layer in self.lmap.layers:
-            key = (self.lmap.dit_keys[layer.group], layer.index)
-            dit[key] = PerturbedPass.block_marker(layer, call, dit.get(key))
+            chain_replace(to, "dit", self.lmap.patch_key(layer), PerturbedPass.block_marker, layer, call)
 
     def _lumina_wrapper(self, call: CallState):
         """Lumina2 has no block patches: its attention calls are counted per forward (text refiner, image refiner,

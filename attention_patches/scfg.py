@@ -13,7 +13,7 @@ import torch
 import comfy.model_patcher
 
 from ..core.scfg import cross_attention_probs, ssgc_cross_attention
-from .hook import chunk_rows, heads_first
+from .hook import chain_replace, chunk_rows, heads_first
 from .layers import Layer, LayerMap
 
 
@@ -39,12 +39,10 @@ class AttentionMapCapture:
 
     def options(self, model_options: dict, captured: CapturedMaps) -> dict:
         mo = comfy.model_patcher.create_model_options_clone(model_options)
-        replace = mo.setdefault("transformer_options", {}).setdefault("patches_replace", {})
-        attn1, attn2 = replace.setdefault("attn1", {}), replace.setdefault("attn2", {})
+        to = mo.setdefault("transformer_options", {})
         for layer in self.layers:
-            key = (layer.group, layer.index, layer.sub)
-            attn1[key] = self._self_attention(layer, captured, attn1.get(key, attn1.get(key[:2])))
-            attn2[key] = self._cross_attention(layer, captured, attn2.get(key, attn2.get(key[:2])))
+            chain_replace(to, "attn1", self.lmap.patch_key(layer), self._self_attention, layer, captured)
+            chain_replace(to, "attn2", self.lmap.patch_key(layer), self._cross_attention, layer, captured)
         return mo
 
     @staticmethod
