@@ -162,7 +162,7 @@ class BlockPass(PerturbedPass):
                 if self.lmap.family == "lumina2":
                     patch = executor.class_obj.patch_size
                     state.image_len = -(-args[0].shape[-2] // patch) * -(-args[0].shape[-1] // patch)
-                    return self._lumina_wrapper(state)(executor, *args, **kwargs)
+                    return self.lumina_wrapper(state)(executor, *args, **kwargs)
                 return executor(*args, **kwargs)
             finally:
                 for handle in handles:

@@ -67,7 +67,7 @@ def install_cross_attention(patcher, lmap: LayerMap, layers: list[Layer], replac
     finder = PerturbedPass(lmap, layers, None, owner)
     if lmap.family == "lumina2":
         patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY + "_calls",
-                                     finder._lumina_wrapper(tracker))
+                                     PerturbedPass.lumina_wrapper(tracker))
     else:
         for layer in lmap.layers if lmap.joint else layers:
             key = lmap.patch_key(layer)
@@ -119,7 +119,7 @@ def _cross_call(tracker: PassState, q, k, tokens: int) -> tuple[Layer | None, sl
 def _joint_call(finder: PerturbedPass):
     """Joint families: the hook's own rule for which call is a chosen layer's joint attention, and its text tokens."""
     def select(tracker: PassState, q, k, tokens: int) -> tuple[Layer | None, slice | None]:
-        layer = finder._current_target(tracker)
+        layer = finder.current_target(tracker)
         n, text_len = q.shape[tokens], tracker.text_len
         return layer, slice(0, text_len) if finder.lmap.text_first else slice(n - text_len, n)
     return select

@@ -132,6 +132,13 @@ def chain_replace(to: dict, kind: str, key: tuple, make: Callable, *args) -> Non
     to.setdefault("patches_replace", {}).setdefault(kind, {})[key] = make(*args, previous)
 
 
+def lumina_text_len(executor, args: tuple, kwargs: dict) -> int:
+    """Lumina2's text tokens in its joint sequence: the context padded to a multiple of pad_tokens_multiple."""
+    context = args[2] if len(args) > 2 else kwargs["context"]
+    multiple = getattr(executor.class_obj, "pad_tokens_multiple", None)
+    return context.shape[1] + ((-context.shape[1]) % multiple if multiple else 0)
+
+
 class PerturbedPass:
     """Builds model_options for one perturbed forward pass and checks afterwards that it reached its layers."""
 
@@ -167,15 +174,18 @@ class PerturbedPass:
         to["optimized_attention_override"] = self._override(to.get("optimized_attention_override"), state)
         if self.lmap.family == "lumina2":
             comfy.patcher_extension.add_wrapper_with_key(
-                comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PASS_KEY, self._lumina_wrapper(state), to)
+                comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PASS_KEY, self.lumina_wrapper(state), to)
             return mo
         for layer in self.lmap.layers:
             chain_replace(to, "dit", self.lmap.patch_key(layer), self.block_marker, layer, state)
         return mo
 
-    def _call(self, state: PassState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
-              keep_canonical: bool, scale: float | None, cond_or_uncond: list | None,
-              normal: Callable[[], torch.Tensor], grid: tuple[int, int] | None = None) -> torch.Tensor:
+    def layer_call(self, state: PassState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
+                   keep_canonical: bool, scale: float | None, cond_or_uncond: list | None,
+                   normal: Callable[[], torch.Tensor], grid: tuple[int, int] | None = None) -> torch.Tensor:
+        """The attention output of one call of a chosen layer; q, k, v as ComfyUI passes them (canonical:
+        skip_reshape), normal() the output of whatever was installed before. Here: perturb the chosen rows;
+        subclasses that act on the raw call (SPG) override it."""
         rows, any_row = state.rows(cond_or_uncond, q.shape[0], q.device)
         if not any_row:
             return normal()
@@ -209,7 +219,7 @@ class PerturbedPass:
                                            transformer_options=extra_options)
             shape = extra_options.get("activations_shape")
             grid = (shape[-2], shape[-1]) if shape is not None and shape[-2] * shape[-1] == q.shape[1] else None
-            return self._call(state, layer, q, k, v, extra_options["n_heads"], None, False, False, None,
+            return self.layer_call(state, layer, q, k, v, extra_options["n_heads"], None, False, False, None,
                               extra_options.get("cond_or_uncond"), normal, grid)
         return replace
 
@@ -226,16 +236,17 @@ class PerturbedPass:
                 state.current = None
         return marker
 
-    def _lumina_wrapper(self, state: PassState):
+    @staticmethod
+    def lumina_wrapper(state: PassState):
+        """A Lumina2 diffusion-model wrapper restarting the call count and recording the text length per forward."""
         def wrapper(executor, *args, **kwargs):
-            context = args[2] if len(args) > 2 else kwargs["context"]
-            multiple = getattr(executor.class_obj, "pad_tokens_multiple", None)
-            state.text_len = context.shape[1] + ((-context.shape[1]) % multiple if multiple else 0)
+            state.text_len = lumina_text_len(executor, args, kwargs)
             state.calls = 0
             return executor(*args, **kwargs)
         return wrapper
 
-    def _current_target(self, state: PassState) -> Layer | None:
+    def current_target(self, state: PassState) -> Layer | None:
+        """Count one self/joint attention call; the chosen layer it belongs to, or None."""
         index = state.calls
         state.calls += 1
         if self.lmap.family == "lumina2":
@@ -248,14 +259,14 @@ class PerturbedPass:
     def _override(self, previous, state: PassState):
         def override(func, *args, **kwargs):
             to = kwargs.get("transformer_options") or {}
-            layer = self._current_target(state) if id(state) in to.get(PASS_KEY, {}) else None
+            layer = self.current_target(state) if id(state) in to.get(PASS_KEY, {}) else None
 
             def normal():
                 return previous(func, *args, **kwargs) if previous is not None else func(*args, **kwargs)
             if layer is None:
                 return normal()
             q, k, v, heads, mask = split_attention_args(args, kwargs)
-            return self._call(state, layer, q, k, v, heads, mask, kwargs.get("skip_reshape", False),
+            return self.layer_call(state, layer, q, k, v, heads, mask, kwargs.get("skip_reshape", False),
                               kwargs.get("skip_output_reshape", False), kwargs.get("scale"),
                               to.get("cond_or_uncond"), normal)
         return override

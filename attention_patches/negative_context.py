@@ -35,7 +35,7 @@ import comfy.utils
 
 from ..core.pag import additive_mask
 from ..guiders.run_state import SharedPatch, run_state
-from .hook import PerturbedPass, chain_replace, heads_first, heads_last, split_attention_args
+from .hook import PerturbedPass, chain_replace, heads_first, heads_last, lumina_text_len, split_attention_args
 from .layers import LayerMap
 
 WRAPPER_KEY = "guidance_zoo_negative_context"
@@ -328,9 +328,7 @@ class NegativeContext(SharedPatch):
         """Lumina2 has no block patches: its attention calls are counted per forward (text refiner, image refiner,
         then one per joint layer), and its text is padded to a multiple of pad_tokens_multiple."""
         def wrapper(executor, *args, **kwargs):
-            context = args[2] if len(args) > 2 else kwargs["context"]
-            multiple = getattr(executor.class_obj, "pad_tokens_multiple", None)
-            call.text_len = context.shape[1] + ((-context.shape[1]) % multiple if multiple else 0)
+            call.text_len = lumina_text_len(executor, args, kwargs)
             call.current, call.calls = "lumina2", 0
             try:
                 return executor(*args, **kwargs)

@@ -32,8 +32,8 @@ class StyleKVInjection(PerturbedPass):
     def new_state(self, chunk: int | None = None, ref_chunk: int | None = None) -> StyleState:
         return StyleState(set(self.layers), chunk, ref_chunk)
 
-    def _call(self, state: StyleState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
-              keep_canonical: bool, scale: float | None, cond_or_uncond: list | None, normal, grid=None):
+    def layer_call(self, state: StyleState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
+                   keep_canonical: bool, scale: float | None, cond_or_uncond: list | None, normal, grid=None):
         ref = chunk_rows(cond_or_uncond, state.ref_chunk, q.shape[0])
         branch = chunk_rows(cond_or_uncond, state.chunk, q.shape[0])
         out = normal()
