@@ -16,7 +16,7 @@ import torch
 import comfy.patcher_extension
 
 from ..guiders.schedule import sampler_position
-from .hook import PASS_KEY, PassState, PerturbedPass, chain_replace
+from .hook import PASS_KEY, PassState, PerturbedPass, chain_replace, joint_slices
 from .layers import Layer
 
 WRAPPER_KEY = "guidance_zoo_blocks"
@@ -96,7 +96,7 @@ class BlockPass(PerturbedPass):
             return slice(state.text_len, end)
         if not (self.lmap.family == "flux" and layer.group == "single"):
             return slice(0, tokens)
-        return slice(state.text_len, tokens) if self.lmap.text_first else slice(0, tokens - state.text_len)
+        return joint_slices(tokens, state.text_len, self.lmap.text_first)[1]
 
     def _start(self, layer: Layer, state: BlockPassState, hidden: torch.Tensor, transformer_options: dict):
         """(rows, new input or None for a skip) when this block call is perturbed, else None."""

@@ -21,7 +21,8 @@ import torch
 import comfy.patcher_extension
 
 from ..core.pag import additive_mask
-from .hook import PassState, PerturbedPass, from_heads_first, heads_first, installed_replace, split_attention_args
+from .hook import (PassState, PerturbedPass, from_heads_first, heads_first, installed_replace, joint_slices,
+                   split_attention_args)
 from .layers import Layer, LayerMap
 
 WRAPPER_KEY = "guidance_zoo_cross_attention"
@@ -120,8 +121,7 @@ def _joint_call(finder: PerturbedPass):
     """Joint families: the hook's own rule for which call is a chosen layer's joint attention, and its text tokens."""
     def select(tracker: PassState, q, k, tokens: int) -> tuple[Layer | None, slice | None]:
         layer = finder.current_target(tracker)
-        n, text_len = q.shape[tokens], tracker.text_len
-        return layer, slice(0, text_len) if finder.lmap.text_first else slice(n - text_len, n)
+        return layer, joint_slices(q.shape[tokens], tracker.text_len, finder.lmap.text_first)[0]
     return select
 
 

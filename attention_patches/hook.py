@@ -24,6 +24,13 @@ from .layers import Layer, LayerMap
 PASS_KEY = "guidance_zoo_pass"
 
 
+def joint_slices(tokens: int, text_len: int, text_first: bool) -> tuple[slice, slice]:
+    """(text, image) positions in a joint sequence of `tokens` tokens whose text_len text tokens come first or last."""
+    if text_first:
+        return slice(0, text_len), slice(text_len, tokens)
+    return slice(tokens - text_len, tokens), slice(0, tokens - text_len)
+
+
 @dataclass
 class AttentionCall:
     """One self/joint attention call in canonical layout: q, k, v are (B, heads, tokens, head_dim)."""
@@ -41,10 +48,7 @@ class AttentionCall:
     @property
     def image(self) -> slice:
         """The image tokens' positions in the sequence."""
-        n = self.q.shape[2]
-        if not self.joint or self.text_len == 0:
-            return slice(0, n)
-        return slice(self.text_len, n) if self.text_first else slice(0, n - self.text_len)
+        return joint_slices(self.q.shape[2], self.text_len if self.joint else 0, self.text_first)[1]
 
 
 Perturbation = Callable[[AttentionCall], torch.Tensor]

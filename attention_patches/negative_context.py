@@ -35,7 +35,8 @@ import comfy.utils
 
 from ..core.pag import additive_mask
 from ..guiders.run_state import SharedPatch, run_state
-from .hook import PerturbedPass, chain_replace, heads_first, heads_last, lumina_text_len, split_attention_args
+from .hook import (PerturbedPass, chain_replace, heads_first, heads_last, joint_slices, lumina_text_len,
+                   split_attention_args)
 from .layers import LayerMap
 
 WRAPPER_KEY = "guidance_zoo_negative_context"
@@ -369,9 +370,7 @@ class NegativeContext(SharedPatch):
             n = q.shape[2]
             if mine == "text":
                 return self._mask_negative_padding(call, q, k, v, negative, normal, keep)
-            text_len = call.text_len
-            text = slice(0, text_len) if self.lmap.text_first else slice(n - text_len, n)
-            image = slice(text_len, n) if self.lmap.text_first else slice(0, n - text_len)
+            text, image = joint_slices(n, call.text_len, self.lmap.text_first)
             mask = additive_mask(mask, q.dtype)
             if mask is not None and mask.shape[0] == q.shape[0] > 1:
                 mask = mask[positive]
