@@ -41,7 +41,6 @@ class BlockPassState(PassState):
         self.generator: torch.Generator | None = None
         self.selected: set[Layer] = set()
         self.pending: dict[Layer, tuple[torch.Tensor, torch.Tensor | None]] = {}
-        self.image_len: int | None = None     # Lumina2: image tokens before any padding tokens
 
 
 def step_seed(seed: int, transformer_options: dict) -> int:
@@ -91,12 +90,9 @@ class BlockPass(PerturbedPass):
 
     def _image(self, layer: Layer, tokens: int, state: BlockPassState) -> slice:
         """The image tokens of a block's hidden states: joint sequences (Flux single blocks, Lumina2) carry text."""
-        if self.lmap.family == "lumina2":
-            end = tokens if state.image_len is None else state.text_len + state.image_len
-            return slice(state.text_len, end)
-        if not (self.lmap.family == "flux" and layer.group == "single"):
-            return slice(0, tokens)
-        return joint_slices(tokens, state.text_len, self.lmap.text_first)[1]
+        if self.lmap.family == "lumina2" or (self.lmap.family == "flux" and layer.group == "single"):
+            return joint_slices(tokens, state.text_len, self.lmap.text_first, state.image_len)[1]
+        return slice(0, tokens)
 
     def _start(self, layer: Layer, state: BlockPassState, hidden: torch.Tensor, transformer_options: dict):
         """(rows, new input or None for a skip) when this block call is perturbed, else None."""
@@ -160,8 +156,6 @@ class BlockPass(PerturbedPass):
                         handles.append(modules[layer].register_forward_hook(
                             self._post_hook(layer, state), with_kwargs=True))
                 if self.lmap.family == "lumina2":
-                    patch = executor.class_obj.patch_size
-                    state.image_len = -(-args[0].shape[-2] // patch) * -(-args[0].shape[-1] // patch)
                     return self.lumina_wrapper(state)(executor, *args, **kwargs)
                 return executor(*args, **kwargs)
             finally:

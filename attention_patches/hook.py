@@ -24,10 +24,11 @@ from .layers import Layer, LayerMap
 PASS_KEY = "guidance_zoo_pass"
 
 
-def joint_slices(tokens: int, text_len: int, text_first: bool) -> tuple[slice, slice]:
-    """(text, image) positions in a joint sequence of `tokens` tokens whose text_len text tokens come first or last."""
+def joint_slices(tokens: int, text_len: int, text_first: bool, image_len: int | None = None) -> tuple[slice, slice]:
+    """(text, image) positions in a joint sequence of `tokens` tokens whose text_len text tokens come first or last;
+    image_len: the image tokens when padding tokens follow them (Lumina2 with pad_tokens_multiple)."""
     if text_first:
-        return slice(0, text_len), slice(text_len, tokens)
+        return slice(0, text_len), slice(text_len, tokens if image_len is None else text_len + image_len)
     return slice(tokens - text_len, tokens), slice(0, tokens - text_len)
 
 
@@ -44,11 +45,13 @@ class AttentionCall:
     scale: float | None
     mask: torch.Tensor | None
     grid: tuple[int, int] | None = None    # (h, w) of the image tokens where the layer tells it (UNets)
+    image_len: int | None = None           # image tokens before padding tokens (Lumina2 with pad_tokens_multiple)
 
     @property
     def image(self) -> slice:
         """The image tokens' positions in the sequence."""
-        return joint_slices(self.q.shape[2], self.text_len if self.joint else 0, self.text_first)[1]
+        return joint_slices(self.q.shape[2], self.text_len if self.joint else 0, self.text_first,
+                            self.image_len if self.joint else None)[1]
 
 
 Perturbation = Callable[[AttentionCall], torch.Tensor]
@@ -63,6 +66,7 @@ class PassState:
         self.current: Layer | None = None
         self.calls = 0
         self.text_len = 0
+        self.image_len: int | None = None     # Lumina2: image tokens before any padding tokens
         self.hits = 0
         self._rows: dict[tuple, tuple[torch.Tensor | None, bool]] = {}
 
@@ -201,7 +205,7 @@ class PerturbedPass:
         call = AttentionCall(
             q=q, k=k, v=v, layer=layer, joint=self.lmap.joint,
             text_len=state.text_len if self.lmap.joint else 0, text_first=self.lmap.text_first,
-            scale=scale, mask=mask, grid=grid)
+            scale=scale, mask=mask, grid=grid, image_len=state.image_len)
         if call.scale is None:
             call.scale = call.q.shape[-1] ** -0.5
         state.hits += 1
@@ -242,9 +246,12 @@ class PerturbedPass:
 
     @staticmethod
     def lumina_wrapper(state: PassState):
-        """A Lumina2 diffusion-model wrapper restarting the call count and recording the text length per forward."""
+        """A Lumina2 diffusion-model wrapper restarting the call count and recording the text and image lengths per
+        forward (both are padded to a multiple of pad_tokens_multiple)."""
         def wrapper(executor, *args, **kwargs):
             state.text_len = lumina_text_len(executor, args, kwargs)
+            patch = executor.class_obj.patch_size
+            state.image_len = -(-args[0].shape[-2] // patch) * -(-args[0].shape[-1] // patch)
             state.calls = 0
             return executor(*args, **kwargs)
         return wrapper

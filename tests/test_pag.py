@@ -5,6 +5,7 @@ import torch
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
 from foreign_patches import with_foreign_patches
 from support_matrix import cases
+import comfy.model_patcher
 import comfy.patcher_extension
 from comfy_extras.nodes_pag import PerturbedAttentionGuidance as CorePAG
 
@@ -248,3 +249,25 @@ def test_grouped_kv_heads_are_expanded_for_the_perturbation():
     expanded = to_heads_first(k, 4, False, 2)
     assert expanded.shape == (2, 2, 5, 4)
     torch.testing.assert_close(expanded[:, 0], expanded[:, 1])
+
+
+def test_padded_lumina2_image_tokens_leave_out_the_padding():
+    """NextDiT with pad_tokens_multiple pads the image tokens too: a perturbation's image slice holds the 16 image
+    tokens only, not the padding tokens after them."""
+    cls, config, _, _ = tm.FAMILIES["lumina2"]
+    model = tm.make_model("lumina2")
+    padded = cls(dict(config, pad_tokens_multiple=12)).get_model({}, "", device=tm.CPU)
+    padded.diffusion_model.load_state_dict(model.model.diffusion_model.state_dict(), strict=False)
+    torch.nn.init.normal_(padded.diffusion_model.x_pad_token)
+    torch.nn.init.normal_(padded.diffusion_model.cap_pad_token)
+    patcher = comfy.model_patcher.ModelPatcher(padded, load_device=tm.CPU, offload_device=tm.CPU)
+    lmap = layer_map(patcher)
+    seen = []
+
+    def record(call):
+        seen.append((call.text_len, call.image, call.q.shape[2]))
+        return pag_perturbation(call)
+    tm.ksample(with_pass(patcher, PerturbedPass(lmap, lmap.layers, record, "test")), "lumina2", cfg=1.0, steps=1)
+    assert seen
+    for text_len, image, n in seen:
+        assert text_len == 12 and image == slice(12, 28) and n == 36
