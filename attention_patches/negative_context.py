@@ -89,11 +89,19 @@ class CallState:
     calls: int = 0
     hits: int = 0
     embedded: dict = field(default_factory=dict)
+    cached: dict = field(default_factory=dict)     # per call layout: rows() and padding_mask() results
 
     def rows(self, to: dict, batch: int) -> tuple[list[int], list[int], dict[int, int], dict[int, int]]:
-        """(positive rows, their sample index, sample -> negative row, sample -> the positive cond's own row)."""
-        uuids = to.get("uuids") or []
-        chunks = to.get("cond_or_uncond") or []
+        """(positive rows, their sample index, sample -> negative row, sample -> the positive cond's own row); worked
+        out once per batch layout, not per attention call. The caller must not change them."""
+        uuids = tuple(to.get("uuids") or ())
+        chunks = tuple(to.get("cond_or_uncond") or ())
+        key = ("rows", uuids, chunks, batch)
+        if key not in self.cached:
+            self.cached[key] = self._rows(uuids, chunks, batch)
+        return self.cached[key]
+
+    def _rows(self, uuids: tuple, chunks: tuple, batch: int):
         per = batch // max(len(uuids), 1)
         positive, samples, negative, anchor = [], [], {}, {}
         for j, u in enumerate(uuids):
@@ -106,6 +114,16 @@ class CallState:
                 elif u == self.negative_uuid:
                     negative[s] = j * per + s
         return positive, samples, negative, anchor
+
+    def padding_mask(self, tokens: int, start: int, like: torch.Tensor) -> torch.Tensor:
+        """(1, 1, 1, tokens) additive mask hiding the negative's padding (its tokens negative_len to context_len after
+        start), made once per call layout."""
+        key = ("padding", tokens, start, like.device, like.dtype)
+        if key not in self.cached:
+            pad = like.new_zeros(1, 1, 1, tokens)
+            pad[..., start + self.negative_len:start + self.context_len] = float("-inf")
+            self.cached[key] = pad
+        return self.cached[key]
 
 
 class NegativeContext(SharedPatch):
@@ -375,8 +393,7 @@ class NegativeContext(SharedPatch):
             if mask is not None and mask.shape[0] == q.shape[0] > 1:
                 mask = mask[positive]
             if not self.inline_copies and call.negative_len < call.context_len:
-                pad = q.new_zeros(1, 1, 1, n)
-                pad[..., text.start + call.negative_len:text.start + call.context_len] = float("-inf")
+                pad = call.padding_mask(n, text.start, q)
                 mask = pad if mask is None else mask + pad
             negative_of = [] if self.inline_copies else [negative[s] for s in samples]
             rows = JointRows(q, k, v, text, image, positive, negative_of,
@@ -392,8 +409,7 @@ class NegativeContext(SharedPatch):
         if call.negative_len >= call.context_len or not negative:
             return normal
         rows = list(negative.values())
-        pad = q.new_zeros(1, 1, 1, q.shape[2])
-        pad[..., call.negative_len:call.context_len] = float("-inf")
+        pad = call.padding_mask(q.shape[2], 0, q)
         out = normal.clone()
         fixed = attend(q[rows], k[rows], v[rows], pad)
         out[rows] = (fixed if keep else heads_last(fixed)).to(out.dtype)
