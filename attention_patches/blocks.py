@@ -16,7 +16,7 @@ import torch
 import comfy.patcher_extension
 
 from ..guiders.schedule import sampler_position
-from .hook import PASS_KEY, PassState, PerturbedPass, chain_replace, joint_slices
+from .hook import PassState, PerturbedPass, chain_replace, joint_slices
 from .layers import Layer
 
 WRAPPER_KEY = "guidance_zoo_blocks"
@@ -70,10 +70,7 @@ class BlockPass(PerturbedPass):
         return BlockPassState(set(self.layers), chunk)
 
     def options(self, model_options: dict, state: BlockPassState) -> dict:
-        import comfy.model_patcher
-        mo = comfy.model_patcher.create_model_options_clone(model_options)
-        to = mo.setdefault("transformer_options", {})
-        to[PASS_KEY] = {**to.get(PASS_KEY, {}), id(state): state}
+        mo, to = self.registered(model_options, state)
         if self.lmap.family in ("unet", "lumina2"):
             comfy.patcher_extension.add_wrapper_with_key(
                 comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY, self._hooks_wrapper(state), to)

@@ -171,10 +171,16 @@ class PerturbedPass:
         self.check(state)
         return out
 
-    def options(self, model_options: dict, state: PassState) -> dict:
+    @staticmethod
+    def registered(model_options: dict, state: PassState) -> tuple[dict, dict]:
+        """A clone of model_options for the call carrying state, and its transformer_options naming the state."""
         mo = comfy.model_patcher.create_model_options_clone(model_options)
         to = mo.setdefault("transformer_options", {})
         to[PASS_KEY] = {**to.get(PASS_KEY, {}), id(state): state}
+        return mo, to
+
+    def options(self, model_options: dict, state: PassState) -> dict:
+        mo, to = self.registered(model_options, state)
         if self.lmap.family == "unet":
             for layer in self.layers:
                 chain_replace(to, "attn1", self.lmap.patch_key(layer), self._unet_replace, layer, state)
