@@ -24,6 +24,14 @@ from .layers import Layer, LayerMap
 PASS_KEY = "guidance_zoo_pass"
 
 
+def mask_rows(mask: torch.Tensor | None, rows, batch: int) -> torch.Tensor | None:
+    """The given batch rows of an attention mask that has one row per sample of a batch of `batch`; a mask shared by
+    every row (or None) as it is."""
+    if mask is not None and mask.ndim > 2 and mask.shape[0] == batch > 1:
+        return mask[rows]
+    return mask
+
+
 def joint_slices(tokens: int, text_len: int, text_first: bool, image_len: int | None = None) -> tuple[slice, slice]:
     """(text, image) positions in a joint sequence of `tokens` tokens whose text_len text tokens come first or last;
     image_len: the image tokens when padding tokens follow them (Lumina2 with pad_tokens_multiple)."""
@@ -204,9 +212,7 @@ class PerturbedPass:
         if not any_row:
             return normal()
         if rows is not None:
-            q, k, v = q[rows], k[rows], v[rows]
-            if mask is not None and mask.ndim > 2 and mask.shape[0] == rows.shape[0] > 1:
-                mask = mask[rows]
+            q, k, v, mask = q[rows], k[rows], v[rows], mask_rows(mask, rows, rows.shape[0])
         q, k, v = heads_first(heads, canonical, q, k, v)
         call = AttentionCall(
             q=q, k=k, v=v, layer=layer, joint=self.lmap.joint,

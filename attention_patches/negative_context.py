@@ -35,7 +35,7 @@ import comfy.utils
 
 from ..core.pag import additive_mask
 from ..guiders.run_state import SharedPatch, run_state
-from .hook import (PerturbedPass, chain_replace, heads_first, heads_last, joint_slices, lumina_text_len,
+from .hook import (PerturbedPass, chain_replace, heads_first, heads_last, joint_slices, lumina_text_len, mask_rows,
                    split_attention_args)
 from .layers import LayerMap
 
@@ -389,9 +389,7 @@ class NegativeContext(SharedPatch):
             if mine == "text":
                 return self._mask_negative_padding(call, q, k, v, negative, normal, keep)
             text, image = joint_slices(n, call.text_len, self.lmap.text_first)
-            mask = additive_mask(mask, q.dtype)
-            if mask is not None and mask.shape[0] == q.shape[0] > 1:
-                mask = mask[positive]
+            mask = mask_rows(additive_mask(mask, q.dtype), positive, q.shape[0])
             if not self.inline_copies and call.negative_len < call.context_len:
                 pad = call.padding_mask(n, text.start, q)
                 mask = pad if mask is None else mask + pad

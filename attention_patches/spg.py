@@ -13,7 +13,7 @@ import torch
 
 from ..core.pag import additive_mask
 from ..core.seg import chunked_attention
-from .hook import PassState, PerturbedPass, chunk_rows, from_heads_first, heads_first
+from .hook import PassState, PerturbedPass, chunk_rows, from_heads_first, heads_first, mask_rows
 from .layers import Layer
 
 
@@ -49,8 +49,7 @@ class StyleKVInjection(PerturbedPass):
             raise RuntimeError(f"{self.owner}: the style reference's keys and values did not reach layer "
                                f"{layer.name} before the style branch")
         q_b, k_s, v_s = heads_first(heads, canonical, q[branch], k_ref, v_ref)
-        if mask is not None and mask.ndim > 2 and mask.shape[0] == q.shape[0] > 1:
-            mask = mask[branch]
+        mask = mask_rows(mask, branch, q.shape[0])
         attended = chunked_attention(q_b.float(), k_s.float(), v_s.float(),
                                      scale if scale is not None else q_b.shape[-1] ** -0.5,
                                      additive_mask(mask, torch.float32))
