@@ -4,14 +4,7 @@ import torch
 
 import tiny_models as tm
 from foreign_patches import with_foreign_patches
-
-
-def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max())
-
-
-def assert_close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-4):
-    torch.testing.assert_close(a, b, rtol=rel, atol=rel * float(b.abs().max()))
+from tiny_models import assert_close, max_diff  # noqa: F401  (also used as checks.assert_close, checks.max_diff)
 
 
 def changes_output(make, family: str, cfg: float = 4.0) -> torch.Tensor:

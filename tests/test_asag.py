@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+from tiny_models import assert_close, max_diff
 from foreign_patches import with_foreign_patches
 from memory_probe import growth_exponent
 from support_matrix import cases
@@ -19,14 +20,6 @@ from guidance_zoo.nodes.pag import PAG
 
 def asag(model, scale=1.5, epsilon=1.0, iterations=2, layers=""):
     return ASAG.execute(model, scale, epsilon, iterations, layers).result[0]
-
-
-def max_diff(a, b):
-    return float((a - b).abs().max())
-
-
-def assert_close(a, b):
-    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
 
 
 def reference_plan(q, k, scale, epsilon, iterations):

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+from tiny_models import assert_close
 import comfy.patcher_extension
 
 from guidance_zoo.core.icg import independent_condition
@@ -28,10 +29,6 @@ def tsg(model, **overrides):
 
 
 METHODS = {"ICG": icg, "TSG": tsg}
-
-
-def assert_close(a, b, tol=1e-4):
-    torch.testing.assert_close(a, b, rtol=tol, atol=tol * float(b.abs().max()))
 
 
 def spy_apply_model(model, record):

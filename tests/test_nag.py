@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+from tiny_models import assert_close
 from foreign_patches import with_foreign_patches
 from support_matrix import cases
 
@@ -24,10 +25,6 @@ def nag_negative(family, seed=7, tokens=5):
 
 def nag(model, negative, scale=5.0, tau=2.5, alpha=0.25, sigma_end=0.0):
     return NAG.execute(model, negative, scale, tau, alpha, sigma_end).result[0]
-
-
-def assert_close(a, b, tol=1e-4):
-    torch.testing.assert_close(a, b, rtol=tol, atol=tol * float(b.abs().max()))
 
 
 # -- the paper's formula, written out independently -------------------------------------------------------------

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+from tiny_models import assert_close, max_diff
 from foreign_patches import with_foreign_patches
 from support_matrix import cases
 import comfy.model_patcher
@@ -30,14 +31,6 @@ def with_pass(model, perturbed_pass):
     extra_pass.install(patched)
     patched.set_model_sampler_post_cfg_function(PerturbedGuidancePostCFG(extra_pass, 3.0))
     return patched
-
-
-def max_diff(a, b):
-    return float((a - b).abs().max())
-
-
-def assert_close(a, b):
-    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
 
 
 @pytest.mark.parametrize("path", list(SAMPLE))

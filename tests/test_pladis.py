@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+from tiny_models import assert_close, max_diff
 from foreign_patches import with_foreign_patches
 from memory_probe import growth_exponent
 from support_matrix import cases
@@ -20,14 +21,6 @@ JOINT = ("sd3", "flux", "flux2", "chroma", "qwen_image", "lumina2")
 
 def pladis(model, scale=2.0, alpha=1.5, layers=""):
     return PLADIS.execute(model, scale, alpha, layers).result[0]
-
-
-def max_diff(a, b):
-    return float((a - b).abs().max())
-
-
-def assert_close(a, b):
-    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
 
 
 def threshold_by_bisection(z: torch.Tensor, alpha: float) -> torch.Tensor:

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+from tiny_models import assert_close
 from memory_probe import growth_exponent
 from support_matrix import cases
 
@@ -20,10 +21,6 @@ from guidance_zoo.nodes.scfg import SCFG
 
 def scfg(model, min_rate=0.8, max_rate=3.0, max_guidance=15.0, layers=""):
     return SCFG.execute(model, min_rate, max_rate, max_guidance, layers).result[0]
-
-
-def assert_close(a, b):
-    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
 
 
 # ------------------------------------------------------------------ the official computation, written out in full

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+from tiny_models import assert_close
 from support_matrix import cases
 import comfy.sample
 import comfy.samplers
@@ -31,10 +32,6 @@ def sample(model, family, seeds=(0,), seed=0, cfg=4.0, steps=3):
     positive, negative = tm.make_conds(family)
     return comfy.sample.sample(model, tm.noise_for(family, list(seeds)), steps, cfg, "euler", "normal", positive,
                                negative, tm.latent(family, len(seeds)), disable_pbar=True, seed=seed)
-
-
-def assert_close(a, b):
-    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
 
 
 def canonical(t, heads):

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+from tiny_models import assert_close
 from foreign_patches import with_foreign_patches
 from support_matrix import cases
 
@@ -24,10 +25,6 @@ def vsf_negative(family, seed=7, tokens=5):
 
 def vsf(model, negative, scale=3.0, offset=0.08):
     return VSF.execute(model, negative, scale, offset).result[0]
-
-
-def assert_close(a, b, tol=1e-4):
-    torch.testing.assert_close(a, b, rtol=tol, atol=tol * float(b.abs().max()))
 
 
 def masked_attention(q, k, v, heads, mask):

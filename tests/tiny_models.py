@@ -119,6 +119,16 @@ def guider_sample(model, family: str, steps: int = 3, cfg: float = 4.0, seeds=(0
                          comfy.samplers.sampler_object(sampler), sigmas, disable_pbar=True, seed=seeds[0])
 
 
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The largest absolute elementwise difference."""
+    return float((a - b).abs().max())
+
+
+def assert_close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-4):
+    """a equals b up to rel, relative per element and also relative to b's largest magnitude."""
+    torch.testing.assert_close(a, b, rtol=rel, atol=rel * float(b.abs().max()))
+
+
 class CallCounter:
     """Counts model evaluations (apply_model calls and the samples in them) through an APPLY_MODEL wrapper."""
 
