@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import tiny_models as tm
+from tiny_models import assert_close, max_diff
 from comfy_extras.nodes_apg import APG as CoreAPG
 from comfy_extras.nodes_tcfg import TCFG as CoreTCFG
 
@@ -16,10 +17,6 @@ REPRESENTATIVE = ("sd15", "flux", "wan21")
 
 def apg(model, eta=0.0, threshold=15.0, momentum=-0.5):
     return APG.execute(model, eta, threshold, momentum).result[0]
-
-
-def max_diff(a, b):
-    return float((a - b).abs().max())
 
 
 @pytest.mark.parametrize("family", list(tm.FAMILIES))
@@ -37,7 +34,7 @@ def test_apg_neutral_setting_equals_plain_cfg(family, path):
     model = tm.make_model(family)
     plain = SAMPLE[path](model, family, cfg=5.0)
     neutral = SAMPLE[path](apg(model, eta=1.0, threshold=0.0, momentum=0.0), family, cfg=5.0)
-    torch.testing.assert_close(neutral, plain, rtol=1e-4, atol=1e-4 * float(plain.abs().max()))
+    assert_close(neutral, plain)
 
 
 @pytest.mark.parametrize("path", list(SAMPLE))
@@ -48,7 +45,7 @@ def test_apg_equals_core_apg_at_cfg_plus_one(family, path, eta, threshold, momen
     model = tm.make_model(family)
     core = SAMPLE[path](CoreAPG.execute(model, eta, threshold, momentum).result[0], family, cfg=4.0, steps=4)
     ours = SAMPLE[path](apg(model, eta, threshold, momentum), family, cfg=5.0, steps=4)
-    torch.testing.assert_close(ours, core, rtol=1e-4, atol=1e-4 * float(core.abs().max()))
+    assert_close(ours, core)
 
 
 @pytest.mark.parametrize("family", REPRESENTATIVE + ("qwen_image",))
@@ -57,7 +54,7 @@ def test_apg_batch_of_two_equals_two_single_runs(family):
     both = tm.ksample(model, family, cfg=6.0, seeds=(3, 4))
     for i, seed in enumerate((3, 4)):
         alone = tm.ksample(model, family, cfg=6.0, seeds=(seed,))
-        torch.testing.assert_close(both[i:i + 1], alone, rtol=1e-4, atol=1e-4 * float(alone.abs().max()))
+        assert_close(both[i:i + 1], alone)
 
 
 @pytest.mark.parametrize("family", REPRESENTATIVE)

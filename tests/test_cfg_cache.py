@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+from tiny_models import assert_close
 
 from guidance_zoo.core.cfg_cache import estimate_uncond, frequency_deltas, low_frequency_mask
 from guidance_zoo.nodes.cfg_cache import FasterCacheCFGCache
@@ -19,14 +20,10 @@ def patch(model, **overrides):
     return FasterCacheCFGCache.execute(model, **dict(DEFAULTS, **overrides)).result[0]
 
 
-def assert_close(a, b, tol=1e-4):
-    torch.testing.assert_close(a, b, rtol=tol, atol=tol * float(b.abs().max()))
-
-
 def test_kernel_rebuilds_the_uncond_exactly_from_its_own_deltas_per_frame():
     g = torch.Generator().manual_seed(0)
     cond, uncond = torch.randn(2, 3, 4, 2, 10, 8, generator=g).unbind(0)
-    assert_close(estimate_uncond(cond, *frequency_deltas(cond, uncond)), uncond, tol=1e-5)
+    assert_close(estimate_uncond(cond, *frequency_deltas(cond, uncond)), uncond, rel=1e-5)
     low, _ = frequency_deltas(cond, uncond)
     assert low.shape == (3, 4, 2, 10, 8) and int(low_frequency_mask(10, 8).sum()) == 5
     frame = frequency_deltas(cond[:, :, 1], uncond[:, :, 1])[0]

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+from tiny_models import assert_close, max_diff
 import comfy.samplers
 from comfy_extras.nodes_cfg import CFGZeroStar as CoreCFGZeroStar
 from comfy_extras.nodes_model_advanced import RescaleCFG as CoreRescaleCFG
@@ -55,14 +56,6 @@ def patch(model, name, **overrides):
     if name == "interval":
         defaults = dict(defaults, **middle_interval(model))
     return node.execute(model, **dict(defaults, **overrides)).result[0]
-
-
-def assert_close(a, b, tol=1e-4):
-    torch.testing.assert_close(a, b, rtol=tol, atol=tol * float(b.abs().max()))
-
-
-def max_diff(a, b):
-    return float((a - b).abs().max())
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
+from tiny_models import assert_close
 
 from guidance_zoo.core.linear_ag import linear_estimate, normal_equations, solve_coefficients
 from guidance_zoo.nodes.common import NodeInputError
@@ -16,10 +17,6 @@ def patch(model, warmup_steps=2, coefficients=""):
     return LinearAdaptiveGuidance.execute(model, warmup_steps, coefficients).result[0]
 
 
-def assert_close(a, b, tol=1e-4):
-    torch.testing.assert_close(a, b, rtol=tol, atol=tol * float(b.abs().max()))
-
-
 def test_kernel_recovers_per_sample_coefficients_on_5d():
     g = torch.Generator().manual_seed(0)
     regressors = list(torch.randn(3, 2, 4, 2, 6, 6, generator=g).unbind(0))
@@ -28,7 +25,7 @@ def test_kernel_recovers_per_sample_coefficients_on_5d():
     torch.testing.assert_close(solve_coefficients(*normal_equations(regressors, target)).float(), beta,
                                rtol=1e-4, atol=1e-4)
     assert_close(linear_estimate(regressors, beta[0])[1:], linear_estimate([r[1:] for r in regressors],
-                                                                           beta[0:1]), tol=1e-6)
+                                                                           beta[0:1]), rel=1e-6)
 
 
 @pytest.mark.parametrize("family", ("sd15", "flux", "wan21"))
