@@ -55,6 +55,19 @@ class Number:
         return int(checked) if self.integer else checked
 
 
+def patched(model, patch):
+    """A clone of model with patch (an object with install(patcher)) installed."""
+    clone = model.clone()
+    patch.install(clone)
+    return clone
+
+
+def seed_number(what: str) -> Number:
+    """The 'seed' input of a method that draws random numbers (its own generator, never the global RNG)."""
+    return Number("seed", 0, 0, 2 ** 31 - 1, f"Seed of {what}, from this seed and the step, never the global RNG.",
+                  integer=True)
+
+
 def model_patch_schema(node_id: str, name: str, category: str, description: str, inputs: list,
                        output_tooltip: str) -> io.Schema:
     """Schema of a MODEL -> MODEL patch node."""

@@ -2,7 +2,7 @@
 from comfy_api.latest import io
 
 from ..guiders.icg import ICG, NAME as ICG_NAME
-from .common import model_patch_schema
+from .common import model_patch_schema, patched
 
 
 class IndependentConditionGuidance(io.ComfyNode):
@@ -21,6 +21,4 @@ class IndependentConditionGuidance(io.ComfyNode):
 
     @classmethod
     def execute(cls, model) -> io.NodeOutput:
-        patched = model.clone()
-        ICG().install(patched)
-        return io.NodeOutput(patched)
+        return io.NodeOutput(patched(model, ICG()))

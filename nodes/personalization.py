@@ -4,8 +4,8 @@ from comfy_api.latest import io
 
 from ..guiders.two_model import TwoModelError, check_pair, interpolation_patches
 from ..guiders.unconditional_prior import UncondFromSecondModel
-from .common import NodeInputError, Number, model_patch_schema
-from .two_model import cfg_input, guider, guider_schema, patched, second_model
+from .common import NodeInputError, Number, model_patch_schema, patched
+from .two_model import cfg_input, guider, guider_schema, second_model
 
 NAME = "Personalization Guidance (Guidance Zoo)"
 GUIDER_NAME = "Personalization Guidance Guider (Guidance Zoo)"

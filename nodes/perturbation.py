@@ -18,8 +18,13 @@ def schedule_input(scale: str = "scale"):
                                 "the extra pass is not run.")
 
 
+def layers_input(tooltip: str = LAYERS_TOOLTIP):
+    """The 'layers' text input of a node that patches chosen layers or blocks; empty = the method's default."""
+    return io.String.Input("layers", default="", multiline=False, tooltip=tooltip)
+
+
 def layer_and_schedule_inputs() -> list:
-    return [io.String.Input("layers", default="", multiline=False, tooltip=LAYERS_TOOLTIP), schedule_input()]
+    return [layers_input(), schedule_input()]
 
 
 def resolve_layers(model, node: str, layers: str, default=None) -> tuple[LayerMap, list[Layer]]:
@@ -27,7 +32,7 @@ def resolve_layers(model, node: str, layers: str, default=None) -> tuple[LayerMa
     default(lmap) when a method has its own default, else the model's."""
     try:
         lmap = layer_map(model)
-        return lmap, lmap.parse(layers if layers.strip() or default is None else default(lmap))
+        return lmap, lmap.parse(layers if (layers or "").strip() or default is None else default(lmap))
     except ValueError as error:
         raise NodeInputError(f"{node}: {error}") from None
 

@@ -5,6 +5,7 @@ from ..attention_patches.cross_attention import install_cross_attention
 from ..attention_patches.layers import layer_map
 from ..attention_patches.pladis import pladis_cross_attention
 from .common import NodeInputError, Number, model_patch_schema
+from .perturbation import layers_input
 
 NAME = "PLADIS (Guidance Zoo)"
 SCALE = Number("scale", 2.0, 0.0, 10.0, "lambda: attention = lambda * entmax(S) + (1 - lambda) * softmax(S) "
@@ -31,7 +32,7 @@ class PLADIS(io.ComfyNode):
             "attention is unchanged). Computed in fp32, query rows in chunks. Cost: no extra pass, the plain number "
             "of model evaluations per step: 2 with CFG, 1 at cfg 1.",
             [SCALE.input(), ALPHA.input(),
-             io.String.Input("layers", default="", multiline=False, tooltip=LAYERS_TOOLTIP)],
+             layers_input(LAYERS_TOOLTIP)],
             "The model with PLADIS cross-attention.")
 
     @classmethod

@@ -2,7 +2,7 @@
 from comfy_api.latest import io
 
 from ..guiders.rcfg import MODES, RCFG
-from .common import Number, check_choice, model_patch_schema
+from .common import Number, check_choice, model_patch_schema, patched
 
 NAME = "StreamDiffusion RCFG (Guidance Zoo)"
 DELTA = Number("delta", 1.0, 0.0, 10.0, "delta in eps_u = delta * eps_stock: how much of the stock noise stands in "
@@ -31,7 +31,4 @@ class ResidualCFG(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, mode: str, delta: float) -> io.NodeOutput:
-        hook = RCFG(check_choice(NAME, "mode", mode, MODES), DELTA.check(NAME, delta))
-        patched = model.clone()
-        hook.install(patched)
-        return io.NodeOutput(patched)
+        return io.NodeOutput(patched(model, RCFG(check_choice(NAME, "mode", mode, MODES), DELTA.check(NAME, delta))))

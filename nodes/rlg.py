@@ -2,8 +2,8 @@
 from comfy_api.latest import io
 
 from ..guiders.rlg import RLGPostCFG
-from .common import Number, model_patch_schema
-from .two_model import cfg_input, guider, guider_schema, patched, second_model
+from .common import Number, model_patch_schema, patched
+from .two_model import cfg_input, guider, guider_schema, second_model
 
 NAME = "RLG (Guidance Zoo)"
 GUIDER_NAME = "RLG Guider (Guidance Zoo)"

@@ -4,16 +4,15 @@ from comfy_api.latest import io
 from ..attention_patches.blocks import BlockPass
 from ..attention_patches.layers import LayerMap
 from ..attention_patches.s2 import RandomBlockDrop
-from .common import NodeInputError, Number, model_patch_schema
-from .perturbation import patch_with_pass, resolve_layers, schedule_input
+from .common import NodeInputError, Number, model_patch_schema, seed_number
+from .perturbation import layers_input, patch_with_pass, resolve_layers, schedule_input
 
 NAME = "S2-Guidance (Guidance Zoo)"
 OMEGA = Number("omega", 1.0, 0.0, 100.0, "S2 scale omega: D = D_cfg + omega * (D_c - D_dropped). 0 turns S2 off and "
                "costs nothing. (No official code; see the README on what is verified.)")
 DROP = Number("drop_ratio", 0.1, 0.01, 0.5, "Fraction of the candidate blocks dropped per step (at least one); "
               "about 0.1 is the value reported for the paper.", step=0.01)
-SEED = Number("seed", 0, 0, 2 ** 31 - 1, "Seed of the random block choice (a new subset every step, from this seed "
-              "and the step, never the global RNG).", integer=True)
+SEED = seed_number("the random block choice (a new subset every step)")
 LAYERS_TOOLTIP = ("Candidate blocks that may be dropped; empty = every block except the first and the last (which "
                   "may not be dropped). Names as for SLG: 'block 2-20', 'double 1-18, single 0-36', UNet "
                   "transformer blocks 'middle', 'output 0:1'.")
@@ -36,7 +35,7 @@ class S2Guidance(io.ComfyNode):
             "run is reproducible. Works on every family (UNets: their transformer blocks). The extra pass runs in "
             "the same batched model call as cond and uncond. Cost: 3 model evaluations per step with CFG, 2 at "
             "cfg 1.",
-            [OMEGA.input(), DROP.input(), io.String.Input("layers", default="", tooltip=LAYERS_TOOLTIP),
+            [OMEGA.input(), DROP.input(), layers_input(LAYERS_TOOLTIP),
              SEED.input(),
              schedule_input("omega")],
             "The model with S2-Guidance added after its CFG step.")

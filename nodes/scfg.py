@@ -4,7 +4,8 @@ from comfy_api.latest import io
 from ..attention_patches.layers import layer_map
 from ..attention_patches.scfg import AttentionMapCapture, paper_layers
 from ..guiders.scfg import SCFGCapture, SCFGRule
-from .common import NodeInputError, Number, model_patch_schema
+from .common import NodeInputError, Number, model_patch_schema, patched
+from .perturbation import layers_input
 
 NAME = "S-CFG (Guidance Zoo)"
 MIN_RATE = Number("min_rate", 0.8, 0.0, 10.0, "Lower clamp of the per-region CFG rate R (paper 0.8). Setting "
@@ -31,7 +32,7 @@ class SCFG(io.ComfyNode):
             "no effect at cfg 1. UNets with cross-attention (SD1.5, SDXL) only. Stacks with other pre/post-CFG "
             "patches in node order.",
             [MIN_RATE.input(), MAX_RATE.input(), MAX_GUIDANCE.input(),
-             io.String.Input("layers", default="", multiline=False, tooltip=LAYERS_TOOLTIP)],
+             layers_input(LAYERS_TOOLTIP)],
             "The model with S-CFG applied to its CFG step.")
 
     @classmethod
@@ -48,6 +49,4 @@ class SCFG(io.ComfyNode):
             chosen = lmap.parse(layers) if (layers or "").strip() else paper_layers(model, lmap)
         except ValueError as error:
             raise NodeInputError(f"{NAME}: {error}") from None
-        patched = model.clone()
-        SCFGRule(SCFGCapture(AttentionMapCapture(lmap, chosen)), low, high, cap).install(patched)
-        return io.NodeOutput(patched)
+        return io.NodeOutput(patched(model, SCFGRule(SCFGCapture(AttentionMapCapture(lmap, chosen)), low, high, cap)))

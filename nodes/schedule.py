@@ -3,7 +3,7 @@ from comfy_api.latest import io
 
 from ..core.schedules import SCHEDULES
 from ..guiders.schedule import Schedule
-from .common import CATEGORY, PREFIX, Number, NodeInputError, check_choice
+from .common import CATEGORY, PREFIX, Number, NodeInputError, check_choice, patched
 
 NAME = "Guidance Schedule (Guidance Zoo)"
 SCHEDULE_TYPE = io.Custom("GUIDANCE_SCHEDULE")
@@ -35,9 +35,7 @@ def scale_schedule_input(tooltip: str = RULE_SCHEDULE_TOOLTIP):
 def patch_with_rule(model, rule, scale_schedule=None) -> io.NodeOutput:
     """Clone the model and hang a combine rule on it, with the optional schedule on its guidance."""
     rule.scale_schedule = scale_schedule
-    patched = model.clone()
-    rule.install(patched)
-    return io.NodeOutput(patched)
+    return io.NodeOutput(patched(model, rule))
 
 
 def make_schedule(node: str, schedule: str, floor: float, sigma_low: float, sigma_high: float) -> Schedule:

@@ -5,7 +5,7 @@ from ..attention_patches.blocks import BlockPass, BlockPerturbation
 from ..attention_patches.layers import Layer, LayerMap
 from ..guiders.slg import SigmaWindow, SkipLayerPostCFG
 from .common import NodeInputError, Number, model_patch_schema
-from .perturbation import patch_with_pass, resolve_layers, schedule_input
+from .perturbation import layers_input, patch_with_pass, resolve_layers, schedule_input
 
 NAME = "Skip-Layer Guidance (Guidance Zoo)"
 SCALE = Number("scale", 3.0, 0.0, 100.0, "SLG scale s (ComfyUI core and SD3.5 default 3.0). 0 turns SLG off and "
@@ -41,7 +41,7 @@ class SkipLayerGuidance(io.ComfyNode):
             "SkipLayerGuidanceDiT on the DiTs it supports, and also works on SD1.5/SDXL (transformer blocks) and "
             "Lumina2, where the core node does nothing. The extra pass runs in the same batched model call as cond "
             "and uncond. Cost: 3 model evaluations per step with CFG inside the range (2 at cfg 1), 2 (1) outside.",
-            [SCALE.input(), io.String.Input("layers", default="", tooltip=LAYERS_TOOLTIP), START.input(),
+            [SCALE.input(), layers_input(LAYERS_TOOLTIP), START.input(),
              END.input(), RESCALE.input(),
              schedule_input()],
             "The model with SLG added after its CFG step.")

@@ -2,10 +2,10 @@
 import torch
 from comfy_api.latest import io
 
-from ..attention_patches.layers import layer_map
 from ..attention_patches.spg import StyleKVInjection
 from ..guiders.spg import StyleBranchPass, StyleGuidancePostCFG
 from .common import NodeInputError, Number, model_patch_schema
+from .perturbation import layers_input, resolve_layers
 
 NAME = "SPG (Guidance Zoo)"
 SCALE = Number("spg_scale", 3.0, 0.0, 100.0, "SPG scale s in D = D_cfg + s * (D_style - D_u) (paper default 3.0). "
@@ -37,7 +37,7 @@ class SPG(io.ComfyNode):
                              "model's VAE. Resized (center crop) to the generation's size if it differs; one image, "
                              "or one per image of the batch."),
              SCALE.input(),
-             io.String.Input("layers", default="", multiline=False, tooltip=LAYERS_TOOLTIP)],
+             layers_input(LAYERS_TOOLTIP)],
             "The model with SPG added after its CFG step.")
 
     @classmethod
@@ -52,11 +52,7 @@ class SPG(io.ComfyNode):
         if samples.shape[1] != channels:
             raise NodeInputError(f"{NAME}: 'style_latent' has {samples.shape[1]} channels but this model's latents "
                                  f"have {channels}; encode the style image with this model's VAE")
-        try:
-            lmap = layer_map(model)
-            chosen = lmap.parse(layers if (layers or "").strip() else default_layers(lmap))
-        except ValueError as error:
-            raise NodeInputError(f"{NAME}: {error}") from None
+        lmap, chosen = resolve_layers(model, NAME, layers, default_layers)
         patched = model.clone()
         if scale == 0:
             return io.NodeOutput(patched)

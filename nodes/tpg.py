@@ -4,13 +4,12 @@ from comfy_api.latest import io
 from ..attention_patches.blocks import BlockPass
 from ..attention_patches.layers import LayerMap
 from ..attention_patches.tpg import TokenShuffle
-from .common import Number, model_patch_schema
-from .perturbation import patch_with_pass, resolve_layers, schedule_input
+from .common import Number, model_patch_schema, seed_number
+from .perturbation import layers_input, patch_with_pass, resolve_layers, schedule_input
 
 NAME = "TPG (Guidance Zoo)"
 SCALE = Number("scale", 3.0, 0.0, 100.0, "TPG scale s (official default 3.0). 0 turns TPG off and costs nothing.")
-SEED = Number("seed", 0, 0, 2 ** 31 - 1, "Seed of the token permutations (a new one per block call and step, from "
-              "this seed and the step, never the global RNG).", integer=True)
+SEED = seed_number("the token permutations (a new one per block call and step)")
 LAYERS_TOOLTIP = ("Transformer blocks whose input tokens are shuffled; empty = the official SDXL blocks "
                   "'input 7:2-9, input 8' (diffusers d6-d23), on SD1.5 'input 7-8', on DiTs 'double 1' / 'block 1'. "
                   "UNet names pick transformer blocks ('input 7:2' = block 7, transformer 2). Comma-separate several.")
@@ -42,7 +41,7 @@ class TPG(io.ComfyNode):
             "D = D_cfg + scale * (D_c - D_TPG). Only image tokens are shuffled, never text tokens; video tokens are "
             "shuffled across all frames. Works without CFG (cfg 1) too. The extra pass runs in the same batched "
             "model call as cond and uncond. Cost: 3 model evaluations per step with CFG, 2 at cfg 1.",
-            [SCALE.input(), io.String.Input("layers", default="", tooltip=LAYERS_TOOLTIP), SEED.input(),
+            [SCALE.input(), layers_input(LAYERS_TOOLTIP), SEED.input(),
              schedule_input()],
             "The model with TPG added after its CFG step.")
 

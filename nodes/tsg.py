@@ -2,7 +2,7 @@
 from comfy_api.latest import io
 
 from ..guiders.tsg import EMBEDDING_MODULES, NAME as TSG_NAME, TSG, time_embedding_module
-from .common import NodeInputError, Number, model_patch_schema
+from .common import NodeInputError, Number, model_patch_schema, patched
 
 SCALE = Number("noise_scale", 3.0, 0.0, 100.0, "s in t_emb~ = t_emb + s * t^alpha * std(t_emb) * n: the size of the "
                "perturbation relative to the embedding's own std (paper, Stable Diffusion text-conditional: 3.0; "
@@ -38,6 +38,4 @@ class TimeStepGuidance(io.ComfyNode):
         if time_embedding_module(model.get_model_object("diffusion_model")) is None:
             raise NodeInputError(f"{TSG_NAME}: this model ({type(model.model).__name__}) has no time-step embedding "
                                  f"module TSG knows ({', '.join(EMBEDDING_MODULES)})")
-        patched = model.clone()
-        TSG(scale, power, low, high).install(patched)
-        return io.NodeOutput(patched)
+        return io.NodeOutput(patched(model, TSG(scale, power, low, high)))

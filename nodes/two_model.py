@@ -7,7 +7,7 @@ from comfy_api.latest import io
 
 from ..guiders.two_model import SecondModel, TwoModelError, check_pair
 from ..guiders.unconditional_prior import UncondFromSecondModel
-from .common import CATEGORY, PREFIX, NodeInputError, Number, model_patch_schema
+from .common import CATEGORY, PREFIX, NodeInputError, Number, model_patch_schema, patched
 
 CFG_TOOLTIP = "Guidance scale of the pair, as the KSampler's cfg."
 
@@ -28,13 +28,6 @@ def second_model(node: str, model, second, second_input: str, patches: dict | No
         return SecondModel(node, model, None if patches is not None else second, patches)
     except TwoModelError as error:
         raise NodeInputError(str(error)) from error
-
-
-def patched(model, patch):
-    """A clone of model with patch (an object with install(patcher)) installed."""
-    clone = model.clone()
-    patch.install(clone)
-    return clone
 
 
 def guider(node: str, model, positive, negative, cfg: float) -> comfy.samplers.CFGGuider:
