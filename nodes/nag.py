@@ -26,7 +26,7 @@ class NAG(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return model_patch_schema(
-            "NAG", NAME, "negative prompt",
+            "NAG", NAME, "negative_prompt",
             "Normalized Attention Guidance (Chen et al., arXiv 2505.21179; official ComfyUI-NAG by ChenDarYen). A "
             "negative prompt applied inside every cross/joint attention layer: Z = phi Z+ - (phi - 1) Z-, the L1 norm "
             "ratio to Z+ clamped at tau per token, blended with Z+ by alpha. Works at cfg 1 on distilled models and "

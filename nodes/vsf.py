@@ -26,7 +26,7 @@ class VSF(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return model_patch_schema(
-            "VSF", NAME, "negative prompt",
+            "VSF", NAME, "negative_prompt",
             "Value Sign Flip (Guo & Du, arXiv 2508.10931; official code weathon/VSF). The negative prompt's tokens "
             "join the attention of the image tokens with their values multiplied by -scale and their logits lowered "
             "by offset, so what they describe is subtracted where it is attended to. SD3/SD3.5: the official token "
