@@ -26,7 +26,8 @@ class APG(io.ComfyNode):
             "clean. Uses the paper's rule D = D_c + (cfg - 1) * G' (ComfyUI's core APG node equals this at cfg + 1). "
             "Cost: 2 model evaluations per step, like CFG; no effect at cfg 1. Stacks with other pre/post-CFG "
             "patches; later patches see the rewritten cond prediction.",
-            [ETA.input(), THRESHOLD.input(), MOMENTUM.input(), scale_schedule_input()], "The model with APG applied to its CFG step.")
+            [ETA.input(), THRESHOLD.input(), MOMENTUM.input(), scale_schedule_input()],
+            "The model with APG applied to its CFG step.")
 
     @classmethod
     def execute(cls, model, eta: float, norm_threshold: float, momentum: float, scale_schedule=None) -> io.NodeOutput:

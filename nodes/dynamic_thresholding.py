@@ -23,7 +23,8 @@ class DynamicThresholding(io.ComfyNode):
             "range / s. The reference range is the same percentile of the prediction CFG would give at mimic_scale, "
             "since latents are not in [-1, 1]. Lets high cfg keep the contrast of a lower one. Video frames are "
             "pooled per channel. Cost: 2 model evaluations per step; no effect at cfg 1.",
-            [PERCENTILE.input(), MIMIC.input(), scale_schedule_input()], "The model with dynamic thresholding after CFG.")
+            [PERCENTILE.input(), MIMIC.input(), scale_schedule_input()],
+            "The model with dynamic thresholding after CFG.")
 
     @classmethod
     def execute(cls, model, percentile: float, mimic_scale: float, scale_schedule=None) -> io.NodeOutput:

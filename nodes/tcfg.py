@@ -16,7 +16,8 @@ class TCFG(io.ComfyNode):
             "Tangential Damping CFG (arXiv 2503.18137). Per sample, projects the uncond score onto the "
             "top singular direction of [uncond; cond] scores, dropping its tangential part, then ordinary CFG. Same "
             "result as ComfyUI's core TCFG node, composable with our other rules. Cost: 2 model evaluations per step "
-            "plus one 2 x N SVD per sample; no effect at cfg 1.", [scale_schedule_input()], "The model with TCFG applied.")
+            "plus one 2 x N SVD per sample; no effect at cfg 1.", [scale_schedule_input()],
+            "The model with TCFG applied.")
 
     @classmethod
     def execute(cls, model, scale_schedule=None) -> io.NodeOutput:
