@@ -83,13 +83,19 @@ def patch_node(graph, source, node_type, widgets, height):
     return node
 
 
+def checkpoint_loader(g, name, pos=(40, 200), title=None):
+    return g.node("CheckpointLoaderSimple", pos, (320, 100), [name],
+                  outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")], title=title)
+
+
 def sdxl(name, node_type, widgets, cfg, height=110, checkpoint="sd_xl_base_1.0.safetensors", size=1024,
-         sampling=(30, "dpmpp_2m", "karras")):
+         sampling=(30, "dpmpp_2m", "karras"), patch=None, positive=POSITIVE, negative=NEGATIVE):
+    """A checkpoint's txt2img on the stock KSampler (SDXL by default). patch(g, ckpt), if given, builds the sampled
+    model instead of a one-node patch."""
     g = Graph()
-    ckpt = g.node("CheckpointLoaderSimple", (40, 200), (320, 100), [checkpoint],
-                  outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")])
-    model = patch_node(g, ckpt, node_type, widgets, height)
-    positive, negative = text(g, ckpt, POSITIVE, 80, True), text(g, ckpt, NEGATIVE, 290, False)
+    ckpt = checkpoint_loader(g, checkpoint)
+    model = patch_node(g, ckpt, node_type, widgets, height) if patch is None else patch(g, ckpt)
+    positive, negative = text(g, ckpt, positive, 80, True), text(g, ckpt, negative, 290, False)
     latent = g.node("EmptyLatentImage", (480, 500), (320, 110), [size, size, 1], outputs=[("LATENT", "LATENT")])
     steps, sampler, scheduler = sampling
     sample_and_save(g, model, positive, negative, latent, ckpt, 2, steps, cfg, sampler, scheduler,
@@ -103,24 +109,19 @@ def sd15(name, node_type, widgets, cfg, height=110):
 
 def spg_sdxl(name):
     """SPG on SDXL: a style image (LoadImage -> VAEEncode) as the style reference."""
-    g = Graph()
-    ckpt = g.node("CheckpointLoaderSimple", (40, 200), (320, 100), ["sd_xl_base_1.0.safetensors"],
-                  outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")])
-    image = g.node("LoadImage", (40, -420), (320, 320), ["example.png", "image"], outputs=[("IMAGE", "IMAGE"),
-                   ("MASK", "MASK")], title="Style image")
-    encode = g.node("VAEEncode", (40, -60), (210, 50), [], inputs=[("pixels", "IMAGE"), ("vae", "VAE")],
-                    outputs=[("LATENT", "LATENT")])
-    g.link(image, 0, encode, "pixels")
-    g.link(ckpt, 2, encode, "vae")
-    model = g.node("GuidanceZooSPG", (420, -150), (320, 110), [3.0, ""],
-                   inputs=[("model", "MODEL"), ("style_latent", "LATENT")], outputs=[("MODEL", "MODEL")])
-    g.link(ckpt, 0, model, "model")
-    g.link(encode, 0, model, "style_latent")
-    positive, negative = text(g, ckpt, POSITIVE, 80, True), text(g, ckpt, "", 290, False)
-    latent = g.node("EmptyLatentImage", (480, 500), (320, 110), [1024, 1024, 1], outputs=[("LATENT", "LATENT")])
-    sample_and_save(g, model, positive, negative, latent, ckpt, 2, 50, 7.0, "euler", "normal",
-                    f"guidance_zoo/{name}")
-    return g.finish(name)
+    def patch(g, ckpt):
+        image = g.node("LoadImage", (40, -420), (320, 320), ["example.png", "image"], outputs=[("IMAGE", "IMAGE"),
+                       ("MASK", "MASK")], title="Style image")
+        encode = g.node("VAEEncode", (40, -60), (210, 50), [], inputs=[("pixels", "IMAGE"), ("vae", "VAE")],
+                        outputs=[("LATENT", "LATENT")])
+        g.link(image, 0, encode, "pixels")
+        g.link(ckpt, 2, encode, "vae")
+        model = g.node("GuidanceZooSPG", (420, -150), (320, 110), [3.0, ""],
+                       inputs=[("model", "MODEL"), ("style_latent", "LATENT")], outputs=[("MODEL", "MODEL")])
+        g.link(ckpt, 0, model, "model")
+        g.link(encode, 0, model, "style_latent")
+        return model
+    return sdxl(name, None, None, 7.0, sampling=(50, "euler", "normal"), patch=patch, negative="")
 
 
 def negative_patch(graph, model, node_type, widgets, height, clip, prompt):
@@ -196,15 +197,6 @@ def sd3(name, node_type, widgets, cfg, height=110, unet_name="sd3.5_large.safete
     return g.finish(name)
 
 
-def two_checkpoints(g, main_name, second_name):
-    """A main and a second checkpoint loader (the main one gives CLIP and VAE)."""
-    ckpt = g.node("CheckpointLoaderSimple", (40, 200), (320, 100), [main_name],
-                  outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")])
-    second = g.node("CheckpointLoaderSimple", (40, -120), (320, 100), [second_name],
-                    outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")], title="Second model")
-    return ckpt, second
-
-
 def two_model_patch(g, main, second, node_type, second_input, widgets, height=80):
     node = g.node(node_type, (420, -40 - height), (320, height), widgets,
                   inputs=[("model", "MODEL"), (second_input, "MODEL")], outputs=[("MODEL", "MODEL")])
@@ -215,14 +207,10 @@ def two_model_patch(g, main, second, node_type, second_input, widgets, height=80
 
 def sdxl_two_model(name, main_name, second_name, node_type, second_input, widgets, cfg):
     """SDXL txt2img on the stock KSampler, the model patched with a second SDXL-family checkpoint."""
-    g = Graph()
-    ckpt, second = two_checkpoints(g, main_name, second_name)
-    model = two_model_patch(g, ckpt, second, node_type, second_input, widgets)
-    positive, negative = text(g, ckpt, POSITIVE, 80, True), text(g, ckpt, NEGATIVE, 290, False)
-    latent = g.node("EmptyLatentImage", (480, 500), (320, 110), [1024, 1024, 1], outputs=[("LATENT", "LATENT")])
-    sample_and_save(g, model, positive, negative, latent, ckpt, 2, 30, cfg, "dpmpp_2m", "karras",
-                    f"guidance_zoo/{name}")
-    return g.finish(name)
+    def patch(g, ckpt):
+        second = checkpoint_loader(g, second_name, (40, -120), "Second model")
+        return two_model_patch(g, ckpt, second, node_type, second_input, widgets)
+    return sdxl(name, None, None, cfg, checkpoint=main_name, patch=patch)
 
 
 def lora(g, source, name, strength, pos, title):
@@ -234,17 +222,11 @@ def lora(g, source, name, strength, pos, title):
 
 def personalization_sdxl(name):
     """SDXL with a DreamBooth LoRA, guided by the weak model interpolated between SDXL and SDXL + LoRA."""
-    g = Graph()
-    ckpt = g.node("CheckpointLoaderSimple", (40, 200), (320, 100), ["sd_xl_base_1.0.safetensors"],
-                  outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")])
-    personal = lora(g, ckpt, "your_dreambooth_subject_lora.safetensors", 1.0, (40, -120), "DreamBooth LoRA")
-    model = two_model_patch(g, personal, ckpt, "GuidanceZooPersonalizationGuidance", "pretrained_model", [0.5])
-    positive = text(g, ckpt, "a photo of sks dog wearing a red raincoat in the rain, city street", 80, True)
-    negative = text(g, ckpt, "", 290, False)
-    latent = g.node("EmptyLatentImage", (480, 500), (320, 110), [1024, 1024, 1], outputs=[("LATENT", "LATENT")])
-    sample_and_save(g, model, positive, negative, latent, ckpt, 2, 30, 7.5, "dpmpp_2m", "karras",
-                    f"guidance_zoo/{name}")
-    return g.finish(name)
+    def patch(g, ckpt):
+        personal = lora(g, ckpt, "your_dreambooth_subject_lora.safetensors", 1.0, (40, -120), "DreamBooth LoRA")
+        return two_model_patch(g, personal, ckpt, "GuidanceZooPersonalizationGuidance", "pretrained_model", [0.5])
+    return sdxl(name, None, None, 7.5, patch=patch,
+                positive="a photo of sks dog wearing a red raincoat in the rain, city street", negative="")
 
 
 def autoguidance_flux(name):
