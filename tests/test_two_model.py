@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import tiny_models as tm
+from tiny_models import assert_close, assert_differs
 import comfy.model_management
 import comfy.patcher_extension
 import comfy.samplers
@@ -90,14 +91,6 @@ def run(guider, model, family, seeds=(0,), steps=STEPS):
                          comfy.samplers.sampler_object("euler"), sigmas, disable_pbar=True, seed=seeds[0])
 
 
-def close(a, b, rel=1e-4):
-    torch.testing.assert_close(a, b, rtol=rel, atol=rel * float(b.abs().max()))
-
-
-def differs(a, b):
-    assert float((a - b).abs().max()) > 1e-3 * float(b.abs().max())
-
-
 def cfg_rule(p, cfg):
     return p("main", "negative") + cfg * (p("main", "positive") - p("main", "negative"))
 
@@ -143,27 +136,29 @@ METHODS = tuple(RULES)
 def test_equals_its_formula_on_separately_built_models(method, family, kind):
     main, second, main_ref, second_ref = pair(kind, family)
     ours = tm.ksample(patch(method, main, second), family, steps=STEPS, cfg=CFG)
-    close(ours, reference(main_ref, {"second": second_ref}, RULES[method], family))
-    differs(ours, tm.ksample(main, family, steps=STEPS, cfg=CFG))
+    assert_close(ours, reference(main_ref, {"second": second_ref}, RULES[method], family))
+    assert_differs(ours, tm.ksample(main, family, steps=STEPS, cfg=CFG))
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_reduces_to_plain_cfg_when_both_models_are_the_same(method):
     main = tm.make_model("sd15")
     for second in (main, main.clone(), tm.make_model("sd15")):  # same patcher, clone, same weights loaded twice
-        close(tm.ksample(patch(method, main, second), "sd15", cfg=CFG), tm.ksample(main, "sd15", cfg=CFG), rel=1e-5)
+        assert_close(tm.ksample(patch(method, main, second), "sd15", cfg=CFG), tm.ksample(main, "sd15", cfg=CFG),
+                     rel=1e-5)
 
 
 def test_neutral_settings_reduce_to_one_model():
     base = tm.make_model("sd3")
     main = with_lora(base)
     plain = tm.ksample(main, "sd3", cfg=CFG)
-    close(tm.ksample(Autoguidance.execute(main, base, 1.0).result[0], "sd3", cfg=CFG), plain, rel=1e-5)
-    close(tm.ksample(RLG.execute(main, base, 1.0, 0).result[0], "sd3", cfg=CFG), plain, rel=1e-5)
-    close(tm.ksample(RLG.execute(main, base, 0.0, 0).result[0], "sd3", cfg=CFG), tm.ksample(base, "sd3", cfg=CFG),
-          rel=1e-4)
-    close(tm.ksample(RLG.execute(main, base, 1.6, STEPS).result[0], "sd3", cfg=CFG), plain, rel=1e-5)
-    close(tm.ksample(PersonalizationGuidance.execute(main, base, 1.0).result[0], "sd3", cfg=CFG), plain, rel=1e-5)
+    assert_close(tm.ksample(Autoguidance.execute(main, base, 1.0).result[0], "sd3", cfg=CFG), plain, rel=1e-5)
+    assert_close(tm.ksample(RLG.execute(main, base, 1.0, 0).result[0], "sd3", cfg=CFG), plain, rel=1e-5)
+    assert_close(tm.ksample(RLG.execute(main, base, 0.0, 0).result[0], "sd3", cfg=CFG),
+                 tm.ksample(base, "sd3", cfg=CFG), rel=1e-4)
+    assert_close(tm.ksample(RLG.execute(main, base, 1.6, STEPS).result[0], "sd3", cfg=CFG), plain, rel=1e-5)
+    assert_close(tm.ksample(PersonalizationGuidance.execute(main, base, 1.0).result[0], "sd3", cfg=CFG), plain,
+                 rel=1e-5)
 
 
 @pytest.mark.parametrize("kind", ("seeds", "lora"))
@@ -180,7 +175,7 @@ def test_personalization_weak_model_is_the_weight_interpolation(family, kind):
                                     for k in ft})
     main_ref = with_lora(tm.make_model(family)) if kind == "lora" else main
     ours = tm.ksample(PersonalizationGuidance.execute(main, pretrained, ratio).result[0], family, cfg=CFG)
-    close(ours, reference(main_ref, {"second": weak}, uncond_rule, family))
+    assert_close(ours, reference(main_ref, {"second": weak}, uncond_rule, family))
 
 
 def test_rlg_zero_init_steps_use_the_tuned_model_alone():
@@ -195,7 +190,7 @@ def test_rlg_zero_init_steps_use_the_tuned_model_alone():
         rule.step += 1
         return out
     ours = tm.ksample(RLG.execute(main, base, 1.6, 1).result[0], "sd15", cfg=CFG)
-    close(ours, reference(main, {"second": base}, count_steps, "sd15"))
+    assert_close(ours, reference(main, {"second": base}, count_steps, "sd15"))
 
 
 # ------------------------------------------------------------------------------------------------ cost per model
@@ -257,7 +252,7 @@ def test_batch_of_two_equals_two_single_runs(method, kind):
     model = patch(method, main, second)
     both = tm.ksample(model, family, cfg=CFG, seeds=(3, 4))
     for i, seed in enumerate((3, 4)):
-        close(both[i:i + 1], tm.ksample(model, family, cfg=CFG, seeds=(seed,)))
+        assert_close(both[i:i + 1], tm.ksample(model, family, cfg=CFG, seeds=(seed,)))
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -283,7 +278,7 @@ GUIDERS = {"autoguidance": lambda m, s, p, n: AutoguidanceGuider.execute(m, s, p
 def test_guider_equals_the_model_patch_on_the_stock_sampler(method, kind):
     main, second, _, _ = pair(kind, "sd15")
     guider = GUIDERS[method](main, second, *tm.make_conds("sd15")).result[0]
-    close(run(guider, main, "sd15"), tm.ksample(patch(method, main, second), "sd15", cfg=CFG), rel=1e-5)
+    assert_close(run(guider, main, "sd15"), tm.ksample(patch(method, main, second), "sd15", cfg=CFG), rel=1e-5)
 
 
 # ------------------------------------------------------------------------------------------------ families
@@ -302,7 +297,7 @@ def test_changes_the_output_on_every_family(method, family):
     main, second, _, _ = pair(kind, family)
     out = tm.ksample(make(main, second).result[0], family, cfg=CFG)
     assert torch.isfinite(out).all()
-    differs(out, tm.ksample(main, family, cfg=CFG))
+    assert_differs(out, tm.ksample(main, family, cfg=CFG))
 
 
 # ------------------------------------------------------------------------------------------------ errors
@@ -353,14 +348,14 @@ def test_stacks_with_apg_and_pag_and_keeps_the_main_model_untouched():
     out = tm.ksample(counted, "sd15", cfg=CFG, steps=4)
     assert torch.isfinite(out).all()
     assert (counter.main, counter.main_calls, counter.hooked, counter.hooked_calls) == (8, 4, 4, 4)
-    close(tm.ksample(main, "sd15", cfg=CFG), before, rel=0)  # the hook's weights were switched back
+    assert_close(tm.ksample(main, "sd15", cfg=CFG), before, rel=0)  # the hook's weights were switched back
 
 
 def test_autoguidance_adds_to_pag():
     main, weak = tm.make_model("sd3"), tm.make_model("sd3", seed=1)
     pag = PAG.execute(main, 3.0, "").result[0]
     stacked = Autoguidance.execute(pag, weak, 1.5).result[0]
-    differs(tm.ksample(stacked, "sd3", cfg=CFG), tm.ksample(pag, "sd3", cfg=CFG))
+    assert_differs(tm.ksample(stacked, "sd3", cfg=CFG), tm.ksample(pag, "sd3", cfg=CFG))
 
 
 def test_kernels():
@@ -380,7 +375,7 @@ def test_foreign_patches_of_both_models_keep_running(method):
     reference = tm.ksample(patch(method, main, second), "flux", cfg=CFG)
     foreign_main, main_calls = with_foreign_patches(main)
     foreign_second, second_calls = with_foreign_patches(second)
-    close(tm.ksample(patch(method, foreign_main, foreign_second), "flux", cfg=CFG), reference, rel=1e-5)
+    assert_close(tm.ksample(patch(method, foreign_main, foreign_second), "flux", cfg=CFG), reference, rel=1e-5)
     assert main_calls["override"] > 0 and main_calls["block"] > 0
     if method != "personalization":  # its weak model is main's weights under a hook: main's patches run there
         assert second_calls["override"] > 0 and second_calls["block"] > 0
@@ -389,4 +384,4 @@ def test_foreign_patches_of_both_models_keep_running(method):
 def test_pure_autoguidance_at_cfg_one_equals_the_paper_formula():
     main, second, main_ref, second_ref = pair("lora", "sd3")
     ours = tm.ksample(Autoguidance.execute(main, second, 2.3).result[0], "sd3", cfg=1.0)
-    close(ours, reference(main_ref, {"second": second_ref}, autoguidance_rule(2.3), "sd3", cfg=1.0))
+    assert_close(ours, reference(main_ref, {"second": second_ref}, autoguidance_rule(2.3), "sd3", cfg=1.0))

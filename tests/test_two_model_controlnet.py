@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import tiny_models as tm
+from tiny_models import assert_close, assert_differs
 import comfy.cldm.cldm
 import comfy.controlnet
 import comfy.model_management
@@ -18,7 +19,7 @@ import comfy.ops
 import comfy.samplers
 import nodes as comfy_nodes  # ComfyUI's nodes.py (ControlNetApplyAdvanced)
 from random_init import init_random_
-from test_two_model import CFG, COSTS, METHODS, RULES, close, differs, pair, patch, split_counted, with_lora
+from test_two_model import CFG, COSTS, METHODS, RULES, pair, patch, split_counted, with_lora
 
 from guidance_zoo.nodes.autoguidance import Autoguidance
 from guidance_zoo.nodes.personalization import PersonalizationGuidance
@@ -93,9 +94,9 @@ def test_controlnet_runs_in_both_models_passes(method, kind):
     model = patch(method, main, second)
     controlled = tm.ksample(model, FAMILY, cfg=CFG, conds=cnet.conds())
     assert torch.isfinite(controlled).all() and cnet.calls > 0
-    differs(controlled, tm.ksample(model, FAMILY, cfg=CFG))
-    close(controlled, reference(main_ref, second_ref, method, cnet.conds()))
-    differs(controlled, reference(main_ref, second_ref, method, cnet.conds(), second_control=False))
+    assert_differs(controlled, tm.ksample(model, FAMILY, cfg=CFG))
+    assert_close(controlled, reference(main_ref, second_ref, method, cnet.conds()))
+    assert_differs(controlled, reference(main_ref, second_ref, method, cnet.conds(), second_control=False))
 
 
 NEUTRAL = {"autoguidance": lambda m, s: Autoguidance.execute(m, s, 1.0),
@@ -112,13 +113,14 @@ def test_reduces_to_plain_cfg_with_the_same_controlnet(method):
     main = tm.make_model(FAMILY)
     plain = tm.ksample(main, FAMILY, cfg=CFG, conds=conds)
     for second in (main, tm.make_model(FAMILY)):
-        close(tm.ksample(patch(method, main, second), FAMILY, cfg=CFG, conds=conds), plain)
+        assert_close(tm.ksample(patch(method, main, second), FAMILY, cfg=CFG, conds=conds), plain)
     base = tm.make_model(FAMILY)
     tuned = with_lora(base)
     plain = tm.ksample(tuned, FAMILY, cfg=CFG, conds=conds)
-    close(tm.ksample(patch(method, tuned, with_lora(base)), FAMILY, cfg=CFG, conds=conds), plain)  # hook: -LoRA +LoRA
+    # hook: -LoRA +LoRA
+    assert_close(tm.ksample(patch(method, tuned, with_lora(base)), FAMILY, cfg=CFG, conds=conds), plain)
     if method in NEUTRAL:
-        close(tm.ksample(NEUTRAL[method](tuned, base).result[0], FAMILY, cfg=CFG, conds=conds), plain)
+        assert_close(tm.ksample(NEUTRAL[method](tuned, base).result[0], FAMILY, cfg=CFG, conds=conds), plain)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -129,6 +129,12 @@ def assert_close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-4):
     torch.testing.assert_close(a, b, rtol=rel, atol=rel * float(b.abs().max()))
 
 
+def assert_differs(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-3):
+    """a differs from b somewhere by more than rel times b's largest magnitude (the method did something)."""
+    diff, bound = max_diff(a, b), rel * float(b.abs().max())
+    assert diff > bound, f"differs by only {diff:.3g} (must exceed {bound:.3g})"
+
+
 class CallCounter:
     """Counts model evaluations (apply_model calls and the samples in them) through an APPLY_MODEL wrapper."""
 
