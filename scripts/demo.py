@@ -36,20 +36,21 @@ import standins  # noqa: E402
 import workflow_format as wf  # noqa: E402
 from comfy_server import ComfyServer, ServerError  # noqa: E402
 
-OUR_NODES = {"GuidanceZooAPG": "APG", "GuidanceZooPAG": "PAG"}
 SAMPLERS = ("KSampler", "KSamplerAdvanced")
+OUR_PREFIX = "GuidanceZoo"
 
 
-def describe(prompt: dict) -> str:
-    """A short label of the method(s) in an API prompt, e.g. 'APG eta 0 thr 15 mom -0.5 | cfg 10'."""
+def describe(prompt: dict, skip=frozenset(), none: str = "baseline (no guidance node)") -> str:
+    """A short label of the Guidance Zoo method node(s) in an API prompt (those in skip left out), e.g.
+    'APG eta=0 norm_threshold=15 momentum=-0.5 | cfg 10'; none when there is no such node."""
     parts = []
     for node in prompt.values():
-        short = OUR_NODES.get(node["class_type"])
-        if short:
+        kind = node["class_type"]
+        if kind.startswith(OUR_PREFIX) and kind not in skip:
             settings = " ".join(f"{k}={_fmt(v)}" for k, v in node["inputs"].items() if not isinstance(v, list))
-            parts.append(f"{short} {settings}".strip())
+            parts.append(f"{kind.removeprefix(OUR_PREFIX)} {settings}".strip())
     cfg = next((n["inputs"].get("cfg") for n in prompt.values() if n["class_type"] in SAMPLERS), None)
-    method = " + ".join(parts) if parts else "baseline (no guidance node)"
+    method = " + ".join(parts) if parts else none
     return method + (f" | cfg {_fmt(cfg)}" if cfg is not None else "")
 
 
@@ -146,22 +147,14 @@ def is_digits(path: str) -> bool:
 
 def describe_digits(prompt: dict) -> str:
     """'APG eta=0 norm_threshold=15 momentum=-0.5 | cfg 12' for a digits prompt (any Guidance Zoo method node)."""
-    parts = []
-    for node in prompt.values():
-        kind = node["class_type"]
-        if kind.startswith("GuidanceZoo") and kind not in DIGITS_OWN:
-            settings = " ".join(f"{k}={_fmt(v)}" for k, v in node["inputs"].items() if not isinstance(v, list))
-            parts.append(f"{kind.removeprefix('GuidanceZoo')} {settings}".strip())
-    cfg = next((n["inputs"].get("cfg") for n in prompt.values() if n["class_type"] in SAMPLERS), None)
-    method = " + ".join(parts) if parts else "CFG only"
-    return method + (f" | cfg {_fmt(cfg)}" if cfg is not None else "")
+    return describe(prompt, DIGITS_OWN, "CFG only")
 
 
 def digits_order(item) -> tuple:
     """Columns by cfg, then plain CFG before methods, then name."""
     name, prompt = item
     cfg = next((n["inputs"].get("cfg", 0) for n in prompt.values() if n["class_type"] in SAMPLERS), 0)
-    has_method = any(n["class_type"].startswith("GuidanceZoo") and n["class_type"] not in DIGITS_OWN
+    has_method = any(n["class_type"].startswith(OUR_PREFIX) and n["class_type"] not in DIGITS_OWN
                      for n in prompt.values())
     return (cfg, has_method, name)
 
