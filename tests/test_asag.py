@@ -167,9 +167,7 @@ def test_asag_scale_zero_is_cfg_at_two_evaluations(family):
 @pytest.mark.parametrize("family", ("sd15", "flux", "wan21", "qwen_image"))
 def test_asag_batch_of_two_equals_two_single_runs(family):
     model = asag(tm.make_model(family))
-    both = tm.ksample(model, family, cfg=4.0, seeds=(5, 6))
-    for i, seed in enumerate((5, 6)):
-        assert_close(both[i:i + 1], tm.ksample(model, family, cfg=4.0, seeds=(seed,)))
+    tm.assert_batch_equals_single_runs(model, family, seeds=(5, 6), cfg=4.0)
 
 
 @pytest.mark.parametrize("family", ("sd15", "sdxl", "flux", "sd3", "wan21", "chroma"))

@@ -41,9 +41,7 @@ def test_scale_zero_is_plain_cfg_at_no_cost(method, family):
 @pytest.mark.parametrize("family", ("sd15", "sdxl", "flux", "chroma", "qwen_image", "lumina2", "wan21"))
 def test_batch_of_two_equals_two_single_runs(method, family):
     model = METHODS[method](tm.make_model(family))
-    both = tm.ksample(model, family, cfg=4.0, seeds=(5, 6))
-    for i, seed in enumerate((5, 6)):
-        assert_close(both[i:i + 1], tm.ksample(model, family, cfg=4.0, seeds=(seed,)))
+    tm.assert_batch_equals_single_runs(model, family, seeds=(5, 6), cfg=4.0)
 
 
 @pytest.mark.parametrize("method", METHODS)

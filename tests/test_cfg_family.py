@@ -81,9 +81,7 @@ def test_rule_at_its_neutral_setting_is_plain_cfg(name, family, path):
 @pytest.mark.parametrize("name", list(METHODS))
 def test_rule_batch_of_two_equals_two_single_runs(name, family):
     model = patch(tm.make_model(family), name)
-    both = tm.ksample(model, family, cfg=CFG, seeds=(3, 4))
-    for i, seed in enumerate((3, 4)):
-        assert_close(both[i:i + 1], tm.ksample(model, family, cfg=CFG, seeds=(seed,)))
+    tm.assert_batch_equals_single_runs(model, family, seeds=(3, 4), cfg=CFG)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

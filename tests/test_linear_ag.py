@@ -56,9 +56,7 @@ def test_linear_ag_runs_one_evaluation_per_step_after_the_warmup_and_beats_cond_
 @pytest.mark.parametrize("family", ("flux", "wan21"))
 def test_linear_ag_batch_of_two_equals_two_single_runs(family):
     model = patch(tm.make_model(family))
-    both = tm.ksample(model, family, cfg=CFG, seeds=(3, 4), steps=4)
-    for i, seed in enumerate((3, 4)):
-        assert_close(both[i:i + 1], tm.ksample(model, family, cfg=CFG, seeds=(seed,), steps=4))
+    tm.assert_batch_equals_single_runs(model, family, seeds=(3, 4), cfg=CFG, steps=4)
 
 
 def test_linear_ag_is_finite_in_fp16_and_repeats_exactly():

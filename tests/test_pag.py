@@ -97,9 +97,7 @@ def test_pag_falls_back_to_its_own_pass_when_the_step_was_not_batched():
 @pytest.mark.parametrize("family", ("sd15", "sdxl", "flux", "sd3", "wan21", "lumina2", "qwen_image"))
 def test_pag_batch_of_two_equals_two_single_runs(family):
     model = pag(tm.make_model(family))
-    both = tm.ksample(model, family, cfg=4.0, seeds=(5, 6))
-    for i, seed in enumerate((5, 6)):
-        assert_close(both[i:i + 1], tm.ksample(model, family, cfg=4.0, seeds=(seed,)))
+    tm.assert_batch_equals_single_runs(model, family, seeds=(5, 6), cfg=4.0)
 
 
 @pytest.mark.parametrize("family", ("sd15", "sdxl", "flux", "sd3", "wan21", "chroma"))

@@ -304,9 +304,7 @@ def test_pladis_stacks_with_pag_in_one_call(family):
 @pytest.mark.parametrize("family", ("sd15", "wan21", "flux", "lumina2"))
 def test_pladis_batch_of_two_equals_two_single_runs(family):
     model = pladis(tm.make_model(family))
-    both = tm.ksample(model, family, cfg=4.0, seeds=(5, 6))
-    for i, seed in enumerate((5, 6)):
-        assert_close(both[i:i + 1], tm.ksample(model, family, cfg=4.0, seeds=(seed,)))
+    tm.assert_batch_equals_single_runs(model, family, seeds=(5, 6), cfg=4.0)
 
 
 @pytest.mark.parametrize("family", ("sd15", "sdxl", "wan21", "flux", "sd3", "chroma"))

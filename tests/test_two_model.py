@@ -250,9 +250,7 @@ def test_batch_of_two_equals_two_single_runs(method, kind):
     family = "wan21"
     main, second, _, _ = pair(kind, family)
     model = patch(method, main, second)
-    both = tm.ksample(model, family, cfg=CFG, seeds=(3, 4))
-    for i, seed in enumerate((3, 4)):
-        assert_close(both[i:i + 1], tm.ksample(model, family, cfg=CFG, seeds=(seed,)))
+    tm.assert_batch_equals_single_runs(model, family, seeds=(3, 4), cfg=CFG)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -135,6 +135,13 @@ def assert_differs(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-3):
     assert diff > bound, f"differs by only {diff:.3g} (must exceed {bound:.3g})"
 
 
+def assert_batch_equals_single_runs(model, family: str, seeds=(5, 6), rel: float = 1e-4, **sample_args):
+    """ksample of a batch (one seed per sample) equals each sample sampled alone: no cross-talk within a batch."""
+    both = ksample(model, family, seeds=seeds, **sample_args)
+    for i, seed in enumerate(seeds):
+        assert_close(both[i:i + 1], ksample(model, family, seeds=(seed,), **sample_args), rel)
+
+
 class CallCounter:
     """Counts model evaluations (apply_model calls and the samples in them) through an APPLY_MODEL wrapper."""
 
