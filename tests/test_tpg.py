@@ -129,3 +129,40 @@ def test_tpg_rejects_unknown_layers_naming_the_node(spec, message):
 def test_tpg_rejects_bad_numbers(scale, seed):
     with pytest.raises(NodeInputError, match=r"TPG \(Guidance Zoo\): '(scale|seed)'"):
         tpg(tm.make_model("flux"), scale, "", seed)
+
+
+def shuffled_sub_network(model, family: str, layer: str, seed: int):
+    """A clone whose chosen block (test-side patch) sees its input tokens permuted as TPG documents for step 0:
+    torch.randperm(tokens) from a CPU generator seeded with seed * 1_000_003 + step index (0)."""
+    def permute(hidden):
+        permutation = torch.randperm(hidden.shape[1], generator=torch.Generator().manual_seed(seed * 1_000_003))
+        return hidden[:, permutation]
+    clone = model.clone()
+    if family in tm.UNETS:
+        group, index = layer.split()
+        owner = clone.model.diffusion_model.middle_block if group == "middle" else \
+            clone.model.diffusion_model.input_blocks[int(index)]
+        block = next(m for m in owner.modules() if type(m).__name__ == "BasicTransformerBlock")
+        return clone, block.register_forward_pre_hook(lambda _m, args: (permute(args[0]),) + tuple(args[1:]))
+    group, index = layer.split()
+    clone.set_model_patch_replace(lambda args, extra: extra["original_block"]({**args, "img": permute(args["img"])}),
+                                  "dit", f"{group}_block", int(index))
+    return clone, None
+
+
+@pytest.mark.parametrize("family,layer", [("sd15", "middle 0"), ("flux", "double 1")])
+def test_one_step_equals_cfg_plus_scale_times_cond_minus_the_shuffled_pass(family, layer):
+    """D_shuffled comes from a test-side patch applying the seeded permutation to the cond at cfg 1."""
+    model = tm.make_model(family)
+    d_cfg = tm.ksample(model, family, cfg=4.0, steps=1)
+    d_c = tm.ksample(model, family, cfg=1.0, steps=1)
+    shuffled, handle = shuffled_sub_network(model, family, layer, seed=7)
+    try:
+        d_shuffled = tm.ksample(shuffled, family, cfg=1.0, steps=1)
+    finally:
+        if handle is not None:
+            handle.remove()
+    assert checks.max_diff(d_shuffled, d_c) > 1e-3
+    ours = tm.ksample(tpg(model, 2.5, layer, 7), family, cfg=4.0, steps=1)
+    checks.assert_close(ours, d_cfg + 2.5 * (d_c - d_shuffled))
+    assert checks.max_diff(ours, d_cfg) > 1e-3
