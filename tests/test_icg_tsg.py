@@ -1,5 +1,7 @@
 """ICG and TSG (arXiv 2407.02687) on real ComfyUI with tiny models: kernels, what the uncond pass really receives,
 effect, batch, fp16, repeatability, model-call counts, independence from the negative prompt, bad input."""
+import hashlib
+
 import pytest
 import torch
 
@@ -136,13 +138,103 @@ def test_method_batch_of_two_equals_two_single_runs(name, family):
 
 
 @pytest.mark.parametrize("name", list(METHODS))
-def test_method_is_finite_in_fp16_repeats_exactly_and_depends_on_the_seed(name):
+def test_method_is_finite_in_fp16_and_repeats_exactly(name):
     model = METHODS[name](tm.make_model("sd15", dtype=torch.float16))
     first = tm.ksample(model, "sd15", cfg=8.0, steps=4)
     assert torch.isfinite(first).all()
     torch.testing.assert_close(tm.ksample(model, "sd15", cfg=8.0, steps=4), first, rtol=0, atol=0)
     flux = METHODS[name](tm.make_model("flux"))
-    assert not torch.equal(tm.guider_sample(flux, "flux", seeds=(1,)), tm.guider_sample(flux, "flux", seeds=(2,)))
+    torch.testing.assert_close(tm.guider_sample(flux, "flux", seeds=(1,)), tm.guider_sample(flux, "flux", seeds=(1,)),
+                               rtol=0, atol=0)
+
+
+def documented_draw(first_x: torch.Tensor, call: int, salt: str, shape: tuple) -> torch.Tensor:
+    """guiders/sample_noise.py's documented seeding, rebuilt here: a CPU generator seeded from a blake2b fingerprint
+    of the sample's latent at the run's first model call, the model-call index and '<method>/<stream>'."""
+    def digest(*parts: bytes) -> int:
+        h = hashlib.blake2b(digest_size=8)
+        for part in parts:
+            h.update(part)
+        return int.from_bytes(h.digest(), "little") & ((1 << 63) - 1)
+    fingerprint = digest(first_x.detach().float().contiguous().numpy().tobytes())
+    seed = digest(fingerprint.to_bytes(8, "little"), call.to_bytes(8, "little"), salt.encode())
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+def first_model_input(model, family: str, **sample_args) -> torch.Tensor:
+    """The latent (batch 1) the model receives at the first call of a run with the same noise."""
+    record = []
+
+    def spy(executor, x, *args, **kwargs):
+        record.append(x[:1].clone())
+        return executor(x, *args, **kwargs)
+    clone = model.clone()
+    clone.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, "guidance_zoo_test_first_x", spy)
+    tm.ksample(clone, family, **sample_args)
+    return record[0]
+
+
+@pytest.mark.parametrize("family", ("sd15", "flux"))
+def test_icg_step_equals_cfg_against_the_documented_seeded_condition_for_the_same_noise(family):
+    """Same noise: one ICG step is plain CFG with the negative replaced by the condition drawn as documented (seeded
+    by the first model input, call 0, salt icg/text0 and icg/pooled0), and not CFG with the real negative nor with
+    the condition a changed seed (call 1) would draw: ICG is no no-op, its draw comes from the documented seed."""
+    model = tm.make_model(family)
+    positive, negative = tm.make_conds(family, seed=1)
+    ours = tm.ksample(icg(model), family, cfg=CFG, steps=1, conds=(positive, negative))
+    torch.testing.assert_close(tm.ksample(icg(model), family, cfg=CFG, steps=1, conds=(positive, negative)), ours,
+                               rtol=0, atol=0)
+    first_x = first_model_input(model, family, cfg=CFG, steps=1, conds=(positive, negative))
+
+    def drawn_negative(call: int):
+        text, extra = positive[0]
+        random_text = text.mean() + text.std() * documented_draw(first_x, call, "icg/text0", text.shape[1:])[None]
+        extra = dict(extra)
+        if extra.get("pooled_output") is not None:
+            pooled = extra["pooled_output"]
+            extra["pooled_output"] = pooled.mean() + pooled.std() * documented_draw(
+                first_x, call, "icg/pooled0", pooled.shape[1:])[None]
+        return [[random_text, extra]]
+    expected = tm.ksample(model, family, cfg=CFG, steps=1, conds=(positive, drawn_negative(0)))
+    tm.assert_close(ours, expected)
+    assert_differs(ours, tm.ksample(model, family, cfg=CFG, steps=1, conds=(positive, negative)))
+    assert_differs(ours, tm.ksample(model, family, cfg=CFG, steps=1, conds=(positive, drawn_negative(1))))
+
+
+def test_tsg_step_equals_cfg_against_the_documented_seeded_time_embedding_for_the_same_noise():
+    """Same noise: one TSG step is CFG whose uncond pass is the positive prompt with the time-step embedding perturbed
+    test-side by e + s t^alpha std(e) n, n drawn as documented (first model input, call 0, salt tsg/); it differs
+    from plain CFG and from the same perturbation with a changed seed (call 1)."""
+    model = tm.make_model("sd15")
+    positive, negative = tm.make_conds("sd15", seed=1)
+    ours = tm.ksample(tsg(model), "sd15", cfg=CFG, steps=1, conds=(positive, negative))
+    torch.testing.assert_close(tm.ksample(tsg(model), "sd15", cfg=CFG, steps=1, conds=(positive, negative)), ours,
+                               rtol=0, atol=0)
+    first_x = first_model_input(model, "sd15", cfg=CFG, steps=1, conds=(positive, negative))
+    sampling = model.get_model_object("model_sampling")
+
+    def perturbed_uncond(call: int) -> torch.Tensor:
+        def spy(executor, x, t, *args, **kwargs):
+            chunks = list(args[3]["cond_or_uncond"] if len(args) > 3 else kwargs["transformer_options"]["cond_or_uncond"])
+            time = float(sampling.timestep(t[:1])) / 1000.0
+
+            def hook(_module, _inputs, out):
+                rows = out.chunk(len(chunks))[chunks.index(1)]
+                n = documented_draw(first_x, call, "tsg/", (1,) + tuple(rows.shape[1:]))
+                changed = rows + TSG_EVERYWHERE["noise_scale"] * time ** TSG_EVERYWHERE["alpha"] * rows.std() * n
+                return torch.cat([changed if c == 1 else part for c, part in zip(chunks, out.chunk(len(chunks)))])
+            handle = executor.class_obj.diffusion_model.time_embed.register_forward_hook(hook)
+            try:
+                return executor(x, t, *args, **kwargs)
+            finally:
+                handle.remove()
+        clone = model.clone()
+        clone.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, "guidance_zoo_test_tsg", spy)
+        return tm.ksample(clone, "sd15", cfg=CFG, steps=1, conds=(positive, [[t.clone(), dict(e)] for t, e in positive]))
+    tm.assert_close(ours, perturbed_uncond(0))
+    assert_differs(ours, tm.ksample(model, "sd15", cfg=CFG, steps=1, conds=(positive, negative)))
+    assert_differs(ours, tm.ksample(model, "sd15", cfg=1.0, steps=1, conds=(positive, negative)))
+    assert_differs(ours, perturbed_uncond(1))
 
 
 @pytest.mark.parametrize("name", list(METHODS))
