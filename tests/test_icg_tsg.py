@@ -215,7 +215,8 @@ def test_tsg_step_equals_cfg_against_the_documented_seeded_time_embedding_for_th
 
     def perturbed_uncond(call: int) -> torch.Tensor:
         def spy(executor, x, t, *args, **kwargs):
-            chunks = list(args[3]["cond_or_uncond"] if len(args) > 3 else kwargs["transformer_options"]["cond_or_uncond"])
+            options = args[3] if len(args) > 3 else kwargs["transformer_options"]
+            chunks = list(options["cond_or_uncond"])
             time = float(sampling.timestep(t[:1])) / 1000.0
 
             def hook(_module, _inputs, out):
@@ -230,7 +231,8 @@ def test_tsg_step_equals_cfg_against_the_documented_seeded_time_embedding_for_th
                 handle.remove()
         clone = model.clone()
         clone.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, "guidance_zoo_test_tsg", spy)
-        return tm.ksample(clone, "sd15", cfg=CFG, steps=1, conds=(positive, [[t.clone(), dict(e)] for t, e in positive]))
+        same_as_positive = [[t.clone(), dict(e)] for t, e in positive]
+        return tm.ksample(clone, "sd15", cfg=CFG, steps=1, conds=(positive, same_as_positive))
     tm.assert_close(ours, perturbed_uncond(0))
     assert_differs(ours, tm.ksample(model, "sd15", cfg=CFG, steps=1, conds=(positive, negative)))
     assert_differs(ours, tm.ksample(model, "sd15", cfg=1.0, steps=1, conds=(positive, negative)))
