@@ -257,9 +257,10 @@ class PerturbedPass:
         return marker
 
     @staticmethod
-    def lumina_wrapper(state: PassState):
+    def lumina_wrapper(state):
         """A Lumina2 diffusion-model wrapper restarting the call count and recording the text and image lengths per
-        forward (both are padded to a multiple of pad_tokens_multiple)."""
+        forward (both are padded to a multiple of pad_tokens_multiple) in state: a PassState, or the negative-context
+        hook's CallState (text_len, image_len, calls)."""
         def wrapper(executor, *args, **kwargs):
             state.text_len = lumina_text_len(executor, args, kwargs)
             patch = executor.class_obj.patch_size

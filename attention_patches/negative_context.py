@@ -35,7 +35,7 @@ import comfy.utils
 
 from ..core.pag import additive_mask
 from ..guiders.run_state import SharedPatch, run_state
-from .hook import (PerturbedPass, chain_replace, heads_first, heads_last, joint_slices, lumina_text_len, mask_rows,
+from .hook import (PerturbedPass, chain_replace, heads_first, heads_last, joint_slices, mask_rows,
                    split_attention_args)
 from .layers import LayerMap
 
@@ -83,6 +83,7 @@ class CallState:
     negative: torch.Tensor             # raw negative context (Bn, L, C) as the model's text input
     negative_len: int                  # tokens of the negative that are real (the rest is padding), joint only
     text_len: int = 0
+    image_len: int | None = None       # Lumina2: image tokens before any padding tokens
     context_len: int = 0               # the prompt's tokens as given to the model (Lumina2 pads them further)
     text_calls: int = 0                # Lumina2: attention calls of its text-only refiner, which run first
     current: object = None
@@ -345,12 +346,14 @@ class NegativeContext(SharedPatch):
 
     def _lumina_wrapper(self, call: CallState):
         """Lumina2 has no block patches: its attention calls are counted per forward (text refiner, image refiner,
-        then one per joint layer), and its text is padded to a multiple of pad_tokens_multiple."""
+        then one per joint layer); the hook layer's wrapper records its text and image lengths (both padded to a
+        multiple of pad_tokens_multiple)."""
+        record = PerturbedPass.lumina_wrapper(call)
+
         def wrapper(executor, *args, **kwargs):
-            call.text_len = lumina_text_len(executor, args, kwargs)
-            call.current, call.calls = "lumina2", 0
+            call.current = "lumina2"
             try:
-                return executor(*args, **kwargs)
+                return record(executor, *args, **kwargs)
             finally:
                 call.current = None
         return wrapper
@@ -388,7 +391,7 @@ class NegativeContext(SharedPatch):
             n = q.shape[2]
             if mine == "text":
                 return self._mask_negative_padding(call, q, k, v, negative, normal, keep)
-            text, image = joint_slices(n, call.text_len, self.lmap.text_first)
+            text, image = joint_slices(n, call.text_len, self.lmap.text_first, call.image_len)
             mask = mask_rows(additive_mask(mask, q.dtype), positive, q.shape[0])
             if not self.inline_copies and call.negative_len < call.context_len:
                 pad = call.padding_mask(n, text.start, q)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
-from tiny_models import assert_close, assert_differs
+from tiny_models import assert_close, assert_differs, max_diff
 from foreign_patches import with_foreign_patches
 from support_matrix import cases
 
@@ -111,6 +111,28 @@ def test_joint_attention_kernel_equals_the_papers_formula(text_first):
     torch.testing.assert_close(out[1].double(), softmax_attention(fq[1], fk[1], fv[1], heads), **tol)
     torch.testing.assert_close(out[2][text].double(), neg_text, **tol)
     torch.testing.assert_close(out[2][image].double(), guided, **tol)
+
+
+def test_padded_lumina2_guides_the_image_tokens_only_not_their_padding():
+    """NextDiT with pad_tokens_multiple=12: the joint sequence is 7 text + 5 padding, 16 image + 8 padding tokens. NAG
+    guides the 16 image tokens; the positive row's image padding tokens keep their normal attention output."""
+    model = tm.make_model("lumina2", pad_tokens_multiple=12)
+    rule = nag_joint_rule(5.0, 2.5, 0.25)
+    seen = []
+
+    def recording(rows, normal):
+        out = rule(rows, normal)
+        seen.append((rows.text, rows.image, normal.shape[1], max_diff(out[rows.positive, 12:28],
+                                                                      normal[rows.positive, 12:28]),
+                     max_diff(out[rows.positive, 28:], normal[rows.positive, 28:])))
+        return out
+    hooked = model.clone()
+    NegativeContext(layer_map(model), nag_negative("lumina2"), "test", None, recording).install(hooked)
+    tm.ksample(hooked, "lumina2", cfg=1.0, steps=1)
+    assert len(seen) == 2                   # one per joint layer
+    for text, image, n, image_change, padding_change in seen:
+        assert (text, image, n) == (slice(0, 12), slice(12, 28), 36)
+        assert image_change > 1e-3 and padding_change == 0.0
 
 
 # -- on the models --------------------------------------------------------------------------------------------------

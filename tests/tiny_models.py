@@ -66,9 +66,12 @@ UNETS = ("sd15", "sdxl")
 DITS = tuple(f for f in FAMILIES if f not in UNETS)
 
 
-def make_model(family: str, seed: int = 0, dtype: torch.dtype = torch.float32) -> comfy.model_patcher.ModelPatcher:
+def make_model(family: str, seed: int = 0, dtype: torch.dtype = torch.float32,
+               **unet_config_overrides) -> comfy.model_patcher.ModelPatcher:
+    """A tiny random-weight model of a family; unet_config_overrides vary it (e.g. lumina2 with
+    pad_tokens_multiple=12: the padded NextDiT variant, 7 text tokens + 5 padding, 16 image tokens + 8 padding)."""
     cls, unet_config, _, _ = FAMILIES[family]
-    config = cls(dict(unet_config))
+    config = cls(dict(unet_config, **unet_config_overrides))
     config.set_inference_dtype(dtype, None)
     model = config.get_model({}, "", device=CPU)
     init_random_(model.diffusion_model, seed)
