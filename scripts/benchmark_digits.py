@@ -48,6 +48,10 @@ CFG_FOR = {
     "GuidanceZooPAG": (1.0, 4.0),        # PAG alone (the paper's unconditional use) and on top of CFG 4
     "GuidanceZooSEG": (1.0, 4.0),        # likewise for SEG
     "GuidanceZooRCFG": (2.0, 4.0),       # made for small cfg (paper 1.2) in few-step streams
+    "GuidanceZooTPG": (1.0, 4.0),        # the perturbation methods: alone (their unconditional use) and with CFG 4
+    "GuidanceZooASAG": (1.0, 4.0),
+    "GuidanceZooS2Guidance": (1.0, 4.0),
+    "GuidanceZooSLG": (1.0, 4.0),
 }
 # node ids never benchmarked here (not a sampling-time model patch for this model, or need inputs it lacks)
 SKIP = set()
@@ -81,6 +85,13 @@ CLAIMS = {
                       "condition needed",
     "GuidanceZooRCFG": "StreamDiffusion RCFG (arXiv 2312.12491): CFG-like guidance at 1 evaluation per step "
                        "(uncond from the residual noise)",
+    "GuidanceZooTPG": "TPG (arXiv 2506.10036): CFG-like quality and alignment without a condition; adds to CFG",
+    "GuidanceZooASAG": "ASAG (arXiv 2511.07499): better sample quality than PAG/SEG-style perturbations; adds to CFG",
+    "GuidanceZooS2Guidance": "S2-Guidance (arXiv 2508.12880): corrects CFG's sub-optimal predictions, better "
+                             "quality than CFG",
+    "GuidanceZooSLG": "Skip-layer guidance (SD3.5): better structure/anatomy than CFG alone",
+    "GuidanceZooPLADIS": "PLADIS (arXiv 2503.07677): better text alignment and quality at no extra evaluation",
+    "GuidanceZooSCFG": "S-CFG (arXiv 2404.05384): per-region CFG scale, better quality/alignment than uniform CFG",
 }
 GLOBAL_SEED = 1000
 
