@@ -277,6 +277,21 @@ def sd35_rlg_guider(name):
     return g.finish(name)
 
 
+def pag_with_schedule_sdxl(name):
+    """PAG on SDXL with its scale on a Guidance Schedule: a cosine decay (strong early), and the extra pass only
+    for sigma >= 1."""
+    def patch(g, ckpt):
+        schedule = g.node("GuidanceZooSchedule", (40, -330), (320, 130), ["cosine_decreasing", 0.0, 1.0, 1000.0],
+                          outputs=[("GUIDANCE_SCHEDULE", "GUIDANCE_SCHEDULE")])
+        model = g.node("GuidanceZooPAG", (420, -150), (320, 110), [3.0, ""],
+                       inputs=[("model", "MODEL"), ("scale_schedule", "GUIDANCE_SCHEDULE")],
+                       outputs=[("MODEL", "MODEL")])
+        g.link(ckpt, 0, model, "model")
+        g.link(schedule, 0, model, "scale_schedule")
+        return model
+    return sdxl(name, None, None, 5.0, patch=patch)
+
+
 WORKFLOWS = {
     "autoguidance_sdxl": lambda n: sdxl_two_model(n, "sd_xl_base_1.0.safetensors", "SSD-1B.safetensors",
                                                   "GuidanceZooAutoguidance", "weak_model", [2.0], 3.0),
@@ -296,6 +311,10 @@ WORKFLOWS = {
     "dynamic_thresholding_sdxl": lambda n: sdxl(n, "GuidanceZooDynamicThresholding", [0.995, 7.0], 15.0, 80),
     "fdg_sdxl": lambda n: sdxl(n, "GuidanceZooFDG", [10.0, 2, 1.0, 1.0], 5.0, 130),
     "beta_cfg_sdxl": lambda n: sdxl(n, "GuidanceZooBetaCFG", [2.0, 2.0, 1.0], 7.5, 110),
+    "faster_cache_cfg_wan": lambda n: wan(n, "GuidanceZooFasterCacheCFGCache",
+                                          [5, 641.0, 1.1, 99.0, 901.0, 1.1, -1.0, 301.0], 6.0, 250),
+    "linear_ag_sdxl": lambda n: sdxl(n, "GuidanceZooLinearAG", [5, ""], 7.0, 80),
+    "pag_schedule_sdxl": pag_with_schedule_sdxl,
     "adaptive_guidance_sdxl": lambda n: sdxl(n, "GuidanceZooAdaptiveGuidance", [0.991], 7.0, 60),
     "seg_sdxl": lambda n: sdxl(n, "GuidanceZooSEG", [3.0, 9999999.0, ""], 5.0, 110),
     "scfg_sd15": lambda n: sd15(n, "GuidanceZooSCFG", [0.8, 3.0, 15.0, ""], 7.5, 130),

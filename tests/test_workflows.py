@@ -27,6 +27,15 @@ def test_expected_workflows_are_bundled():
             "perpneg_sdxl.json"} <= set(NAMES)
 
 
+def test_every_method_node_has_a_workflow(object_info):  # noqa: F811
+    """Each method appears in a bundled workflow, as its MODEL patch or its GUIDER/SAMPLER node."""
+    used = {node["type"] for path in WORKFLOWS for node in wf.load_workflow(path)["nodes"]}
+    ours = {name for name in object_info if name.startswith("GuidanceZoo")}
+    method = {name: name.removesuffix("Guider") for name in ours}
+    missing = sorted(name for name in ours if not {name, method[name], method[name] + "Guider"} & used)
+    assert not missing, f"nodes with no workflow under workflows/: {missing}"
+
+
 # ---------------------------------------------------------------------------------------------- file structure
 
 def _num(value) -> bool:
