@@ -1,7 +1,7 @@
 """Times sampling with every method node of the pack at its node defaults on every tiny family (library mode, CPU)
 and counts model evaluations.
 
-Usage: .runtime/venv/bin/python scripts/bench_tiny.py [--steps 8] [--repeats 3] [--families sd15,flux]
+Usage: .runtime/0.3.75/venv/bin/python scripts/bench_tiny.py [--steps 8] [--repeats 3] [--families sd15,flux]
        [--methods "CFG,APG,Perp-Neg patch"]
 Prints a markdown table, rows = methods, columns = families. A cell is "median ms per step over the repeats,
 NFE/calls": evaluated samples per step (NFE) and the model calls they took (an extra pass batched with cond/uncond

@@ -1,6 +1,6 @@
 """Peak memory and time of the two-model methods against a one-model run, each setting in a fresh process.
 
-Usage: .runtime/venv/bin/python scripts/bench_two_model.py [--steps 4]
+Usage: .runtime/0.3.75/venv/bin/python scripts/bench_two_model.py [--steps 4]
 The model is an SD1.5 UNet of ComfyUI's smallest detectable size (model_channels 320, one level: 25.8M params,
 103 MB in fp32) with random weights, sampled on the CPU at a 4x32x32 latent through comfy.sample.sample. Peak memory
 is the process's maximum resident set size (resource.getrusage ru_maxrss) minus the resident size measured before

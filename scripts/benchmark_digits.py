@@ -1,7 +1,7 @@
 """Benchmark every guidance method of the pack on the trained digits model (assets/digits/), measuring its effect.
 
-    .runtime/venv/bin/python scripts/benchmark_digits.py                 # full run: docs/benchmark.md + _sheet.png
-    .runtime/venv/bin/python scripts/benchmark_digits.py --per-digit 2 --groups 1 --steps 6 --out /tmp/b  # quick
+    .runtime/0.3.75/venv/bin/python scripts/benchmark_digits.py                 # full run: docs/benchmark.md + _sheet.png
+    .runtime/0.3.75/venv/bin/python scripts/benchmark_digits.py --per-digit 2 --groups 1 --steps 6 --out /tmp/b  # quick
 
 Per setting, samples `per_digit` images of each digit 0-9 in each of `groups` seed groups (the same noise for every
 setting) through the real sampler path, `comfy.sample.sample` (what KSampler calls), euler, normal schedule, on the

@@ -1,4 +1,5 @@
-"""Runs the support tests (pytest -m support) and rewrites the README's support matrix from their results."""
+"""Runs the support tests (pytest -m support) on every ComfyUI runtime that builds here (scripts/setup_runtime.sh)
+and rewrites the README's support matrix from their results, cell by cell per version."""
 import json
 import os
 import subprocess
@@ -11,14 +12,29 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 import support_matrix  # noqa: E402
 
 
-def main() -> int:
+VERSIONS = ("0.3.75", "0.33.0")
+
+
+def run_version(version: str) -> dict | None:
+    """{(method, family): outcomes} of the support tests on one runtime, None if it cannot be built here."""
+    setup = subprocess.run(["bash", os.path.join(ROOT, "scripts", "setup_runtime.sh"), version],
+                           stdout=subprocess.PIPE, text=True)
+    if setup.returncode == 3:
+        return None
+    setup.check_returncode()
+    python = setup.stdout.strip().splitlines()[-1]
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "support.json")
         env = {**os.environ, "GUIDANCE_ZOO_SUPPORT_OUT": out}
-        subprocess.run([os.path.join(ROOT, ".runtime", "venv", "bin", "python"), "-m", "pytest", "tests", "-q",
-                        "-m", "support", "-p", "no:cacheprovider"], cwd=ROOT, env=env, check=False)
+        env.pop("COMFYUI_PATH", None)
+        subprocess.run([python, "-m", "pytest", "tests", "-q", "-m", "support", "-p", "no:cacheprovider"],
+                       cwd=ROOT, env=env, check=False)
         with open(out) as f:
-            results = {(m, fam): [tuple(o) for o in outcomes] for m, fam, outcomes in json.load(f)}
+            return {(m, fam): [tuple(o) for o in outcomes] for m, fam, outcomes in json.load(f)}
+
+
+def main() -> int:
+    results = {v: r for v in VERSIONS if (r := run_version(v)) is not None}
     block = support_matrix.render(results)
     path = os.path.join(ROOT, "README.md")
     with open(path) as f:

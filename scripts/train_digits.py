@@ -1,6 +1,6 @@
 """Train the digits model (nodes/digits_model.py) on scikit-learn's bundled digits, deterministically, on the CPU.
 
-    .runtime/venv/bin/python scripts/train_digits.py [--steps N] [--out assets/digits/digits_unet.safetensors]
+    .runtime/0.3.75/venv/bin/python scripts/train_digits.py [--steps N] [--out assets/digits/digits_unet.safetensors]
 
 ComfyUI's own SD15 UNet class with a tiny config, trained through BaseModel.apply_model, so the training uses
 ComfyUI's eps parameterisation and its 1000-step sigma schedule exactly as the samplers will. Class-conditional with
@@ -9,8 +9,8 @@ AdamW, cosine decay, gradient clipping, EMA of the weights (the EMA is saved, wi
 Writes a training log next to the weights (loss every --log-every steps, EMA-smoothed).
 
 The shipped weights (assets/digits/) come from two stages, both deterministic on the CPU (torch 2.14.1, 1 thread):
-    .runtime/venv/bin/python scripts/train_digits.py
-    .runtime/venv/bin/python scripts/train_digits.py --init assets/digits/digits_unet.safetensors \
+    .runtime/0.3.75/venv/bin/python scripts/train_digits.py
+    .runtime/0.3.75/venv/bin/python scripts/train_digits.py --init assets/digits/digits_unet.safetensors \
         --high-sigma-weight 16 --steps 1200 --lr 1e-3 --warmup 50
 The second stage weights high noise levels more: after the first, an eps model's x0 error at sigma 14.6 (its eps
 error times sigma^2) was larger than the data's variance, and some noise seeds never turned into digits.

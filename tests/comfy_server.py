@@ -142,9 +142,7 @@ class ComfyServer:
     def __init__(self, models_dir: str | None = None, url: str | None = None, python: str | None = None,
                  comfyui: str | None = None, extra_args: tuple = (), start_timeout: float = 120.0):
         self.models_dir = models_dir
-        self.python = python or os.path.join(REPO, ".runtime", "venv", "bin", "python")
-        if not os.path.exists(self.python):
-            self.python = sys.executable
+        self.python = python or sys.executable
         self.comfyui = comfyui
         self.extra_args = list(extra_args)
         self.start_timeout = start_timeout

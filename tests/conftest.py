@@ -40,10 +40,14 @@ def pytest_sessionfinish(session, exitstatus):
     whole_suite = [os.path.normpath(a) for a in session.config.args] in (["tests"], [os.path.join(runtime_paths.REPO, "tests")])
     if not whole_suite or not SUPPORT_RESULTS or session.config.option.keyword or session.config.option.markexpr:
         return
+    version = support_matrix.comfyui_version(runtime_paths.comfyui_path())
     with open(os.path.join(runtime_paths.REPO, "README.md")) as f:
-        current = support_matrix.readme_block(f.read())
-    expected = support_matrix.render(SUPPORT_RESULTS)
-    if current != expected:
+        claimed = support_matrix.claims(support_matrix.readme_block(f.read()) or "", version)
+    proved = support_matrix.expected_claims(SUPPORT_RESULTS, version)
+    if claimed != proved:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        print("\nREADME.md's support matrix differs from the test results; run scripts/support_matrix.py.\n"
-              f"Expected:\n{expected}\nREADME has:\n{current}")
+        wrong = sorted(k for k in set(proved) | set(claimed or {}) if (claimed or {}).get(k) != proved.get(k))
+        print(f"\nREADME.md's support matrix differs from the test results on ComfyUI {version}; run "
+              "scripts/support_matrix.py.\n" + "\n".join(
+                  f"  {m} on {fam}: README {(claimed or {}).get((m, fam), '-')}, tests {proved.get((m, fam), '-')}"
+                  for m, fam in wrong))

@@ -8,8 +8,8 @@ PACKAGE = "guidance_zoo"
 
 
 def comfyui_path() -> str:
-    """COMFYUI_PATH if set, else the tree scripts/setup_runtime.sh extracted into .runtime/."""
-    path = os.environ.get("COMFYUI_PATH") or os.path.join(REPO, ".runtime", "ComfyUI")
+    """COMFYUI_PATH if set, else the tree beside the running venv (.runtime/<version>/ComfyUI, setup_runtime.sh)."""
+    path = os.environ.get("COMFYUI_PATH") or os.path.join(os.path.dirname(sys.prefix), "ComfyUI")
     if not os.path.isfile(os.path.join(path, "comfy", "samplers.py")):
         raise RuntimeError(f"no ComfyUI at {path}: run scripts/setup_runtime.sh or set COMFYUI_PATH")
     return path

@@ -1,6 +1,6 @@
 """Random-weight stand-in model files that ComfyUI 0.3.75's stock loaders accept, generated at test time.
 
-They are written once into a cache folder, `.runtime/standins/<VERSION>/models/`, laid out like ComfyUI's
+They are written once into a cache folder, `.runtime/<ComfyUI version>/standins/<VERSION>/models/`, laid out like ComfyUI's
 own models folder, and reused by later runs; bump VERSION when the recipe changes and they are rebuilt.
 Nothing here is ever committed. All weights are seeded, so the files are the same on every machine.
 
@@ -66,7 +66,11 @@ FILES = {
 
 
 def cache_root() -> str:
-    return os.environ.get("GZ_STANDINS_DIR") or os.path.join(REPO, ".runtime", "standins", VERSION)
+    """GZ_STANDINS_DIR, else standins/ of the running runtime (.runtime/<version>/: each ComfyUI builds its own)."""
+    runtime = os.path.dirname(sys.prefix)
+    if not runtime.startswith(os.path.join(REPO, ".runtime") + os.sep):
+        runtime = os.path.join(REPO, ".runtime")
+    return os.environ.get("GZ_STANDINS_DIR") or os.path.join(runtime, "standins", VERSION)
 
 
 def _complete(root: str) -> bool:
@@ -92,7 +96,7 @@ def models_dir(python: str | None = None) -> str:
         if not _complete(root):
             tmp = f"{root}.tmp{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
-            cmd = [python or _runtime_python(), os.path.abspath(__file__), "--build", tmp]
+            cmd = [python or sys.executable, os.path.abspath(__file__), "--build", tmp]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -129,11 +133,6 @@ def ensure_loras(models: str) -> None:
         tmp = f"{path}.tmp{os.getpid()}"
         save_file(tensors, tmp)
         os.replace(tmp, path)
-
-
-def _runtime_python() -> str:
-    venv = os.path.join(REPO, ".runtime", "venv", "bin", "python")
-    return venv if os.path.exists(venv) else sys.executable
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -2,11 +2,13 @@
 
 A test proves a cell by carrying `pytest.mark.support(method, family)` (the method works there: it changes the output
 and stays finite) or `pytest.mark.support(method, family, works=False)` (the method refuses that family with a clear
-error). `cases()` makes such parameters. When the whole suite runs, conftest compares the matrix those results give
-with the README block between the markers below and fails the run if they differ; `scripts/support_matrix.py` runs
-the support tests and rewrites the block.
+error). `cases()` makes such parameters. Cells are proved per ComfyUI version. When the whole suite runs, conftest
+compares what this version's results prove with what the README block claims for this version, and fails the run if
+they differ; `scripts/support_matrix.py` runs the support tests on every runtime and rewrites the block.
 """
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -32,17 +34,73 @@ def cell(outcomes: list[tuple[bool, bool]]) -> str:
     return "error" if kinds == {False} else "?"
 
 
-def render(results: dict[tuple[str, str], list[tuple[bool, bool]]]) -> str:
-    """The markdown table, methods in first-seen order sorted by name, families in FAMILY_NAMES order."""
-    methods = sorted({method for method, _ in results})
-    lines = [START, "",
+def comfyui_version(comfyui: str) -> str:
+    """The version a ComfyUI tree states (comfyui_version.py): the label of its results in the matrix."""
+    with open(f"{comfyui}/comfyui_version.py") as f:
+        return re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
+
+
+def version_cell(cells: dict[str, str]) -> str:
+    """One cell over versions: the value when all agree, else each value with the versions that gave it."""
+    if len(set(cells.values())) == 1:
+        return next(iter(cells.values()))
+    return "; ".join(f"{c} ({v})" for v, c in cells.items() if c != "-")
+
+
+def parse_cell(text: str, versions: list[str]) -> dict[str, str]:
+    """Inverse of version_cell."""
+    if "(" not in text:
+        return {v: text for v in versions}
+    cells = {v: "-" for v in versions}
+    for part in text.split("; "):
+        value, _, rest = part.partition(" (")
+        cells[rest.rstrip(")")] = value
+    return cells
+
+
+def table(results: dict[str, dict[tuple[str, str], list[tuple[bool, bool]]]]) -> dict[tuple[str, str], dict]:
+    """{(method, family name): {version: cell}} from {version: test outcomes}."""
+    keys = {key for per_version in results.values() for key in per_version}
+    return {(method, FAMILY_NAMES[f]): {v: cell(r[(method, f)]) if (method, f) in r else "-" for v, r in results.items()}
+            for method, f in keys}
+
+
+def render(results: dict[str, dict[tuple[str, str], list[tuple[bool, bool]]]]) -> str:
+    """The markdown block from {ComfyUI version: {(method, family): outcomes}}; methods sorted by name."""
+    versions = list(results)
+    cells = table(results)
+    methods = sorted({method for method, _ in cells})
+    lines = [START, "", f"Proved on ComfyUI {', '.join(versions)}; a cell naming versions holds on those only.", "",
              "| method | " + " | ".join(FAMILY_NAMES.values()) + " |",
              "|---|" + "---|" * len(FAMILY_NAMES)]
     for method in methods:
-        cells = [cell(results[(method, f)]) if (method, f) in results else "-" for f in FAMILY_NAMES]
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        row = [version_cell(cells.get((method, f), {v: "-" for v in versions})) for f in FAMILY_NAMES.values()]
+        lines.append(f"| {method} | " + " | ".join(row) + " |")
     lines += ["", END]
     return "\n".join(lines)
+
+
+def claims(block: str, version: str) -> dict[tuple[str, str], str] | None:
+    """What a README block says for one version, {(method, family name): cell} without '-', or None if the block
+    does not cover that version."""
+    match = re.search(r"Proved on ComfyUI ([^;]+);", block)
+    versions = match.group(1).split(", ") if match else []
+    if version not in versions:
+        return None
+    rows = [line.strip("|").split(" | ") for line in block.splitlines() if line.startswith("| ")]
+    header = [h.strip() for h in rows[0][1:]]
+    out = {}
+    for row in rows[1:]:
+        for family, text in zip(header, row[1:]):
+            value = parse_cell(text.strip(), versions)[version]
+            if value != "-":
+                out[(row[0].strip(), family)] = value
+    return out
+
+
+def expected_claims(outcomes: dict[tuple[str, str], list[tuple[bool, bool]]], version: str) -> dict:
+    """What one version's test outcomes prove, in the form of claims()."""
+    return {key: c[version] for key, c in table({version: outcomes}).items()}
 
 
 def readme_block(text: str) -> str | None:

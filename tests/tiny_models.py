@@ -3,6 +3,9 @@
 Adapted from ../shared/reference/tiny_models.py. Everything is seeded, so outputs are deterministic.
 """
 
+import dataclasses
+import importlib
+
 import runtime_paths
 from random_init import init_random_
 
@@ -66,12 +69,28 @@ UNETS = ("sd15", "sdxl")
 DITS = tuple(f for f in FAMILIES if f not in UNETS)
 
 
+# Fields ComfyUI 0.33 made required in the DiT params dataclasses, with the values its model detection gives real
+# checkpoints; set only where the running ComfyUI's dataclass has the field (0.3.75 has none of them).
+_NEW_PARAM_FIELDS = {"flux": ("comfy.ldm.flux.model", "FluxParams", {"txt_ids_dims": []}),
+                     "flux2": ("comfy.ldm.flux.model", "FluxParams", {"txt_ids_dims": [3]}),
+                     "chroma": ("comfy.ldm.chroma.model", "ChromaParams", {"txt_ids_dims": [], "vec_in_dim": None})}
+
+
+def unet_config_for(family: str, **overrides) -> dict:
+    """The family's tiny unet_config for the running ComfyUI (its newer required fields filled in)."""
+    config = dict(FAMILIES[family][1], **overrides)
+    if family in _NEW_PARAM_FIELDS:
+        module, name, values = _NEW_PARAM_FIELDS[family]
+        fields = {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), name))}
+        config.update({k: v for k, v in values.items() if k in fields and k not in config})
+    return config
+
+
 def make_model(family: str, seed: int = 0, dtype: torch.dtype = torch.float32,
                **unet_config_overrides) -> comfy.model_patcher.ModelPatcher:
     """A tiny random-weight model of a family; unet_config_overrides vary it (e.g. lumina2 with
     pad_tokens_multiple=12: the padded NextDiT variant, 7 text tokens + 5 padding, 16 image tokens + 8 padding)."""
-    cls, unet_config, _, _ = FAMILIES[family]
-    config = cls(dict(unet_config, **unet_config_overrides))
+    config = FAMILIES[family][0](unet_config_for(family, **unet_config_overrides))
     config.set_inference_dtype(dtype, None)
     model = config.get_model({}, "", device=CPU)
     init_random_(model.diffusion_model, seed)
