@@ -21,7 +21,8 @@ class AdaptiveGuidance(io.ComfyNode):
             "would stop guidance at once); once it passes the threshold, CFG is truncated "
             "and the rest of the run uses the cond prediction alone, without running the uncond pass. Cost: 2 model "
             "evaluations per step until the switch, 1 after. No effect at cfg 1.",
-            [THRESHOLD.input()], "The model with Adaptive Guidance.")
+            [THRESHOLD.input()], "The model with Adaptive Guidance.",
+            search_aliases=("adaptive guidance", "skip uncond", "faster cfg"))
 
     @classmethod
     def execute(cls, model, threshold: float) -> io.NodeOutput:

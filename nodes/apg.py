@@ -27,7 +27,8 @@ class APG(io.ComfyNode):
             "Cost: 2 model evaluations per step, like CFG; no effect at cfg 1. Stacks with other pre/post-CFG "
             "patches; later patches see the rewritten cond prediction.",
             [ETA.input(), THRESHOLD.input(), MOMENTUM.input(), scale_schedule_input()],
-            "The model with APG applied to its CFG step.")
+            "The model with APG applied to its CFG step.",
+            search_aliases=("adaptive projected guidance", "oversaturation"))
 
     @classmethod
     def execute(cls, model, eta: float, norm_threshold: float, momentum: float, scale_schedule=None) -> io.NodeOutput:

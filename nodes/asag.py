@@ -29,7 +29,8 @@ class ASAG(io.ComfyNode):
             "never as a full N x N matrix. The extra pass runs batched with cond and uncond. Cost: 3 model "
             "evaluations per step with CFG, 2 at cfg 1.",
             [SCALE.input(), EPSILON.input(), ITERATIONS.input()] + layer_and_schedule_inputs(),
-            "The model with ASAG added after its CFG step.")
+            "The model with ASAG added after its CFG step.",
+            search_aliases=("adversarial sinkhorn attention guidance", "optimal transport attention"))
 
     @classmethod
     def execute(cls, model, scale: float, epsilon: float, iterations: int, layers: str,

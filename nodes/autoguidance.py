@@ -27,7 +27,8 @@ class Autoguidance(io.ComfyNode):
         return model_patch_schema("Autoguidance", NAME, "two_model",
                                   DESCRIPTION + " The KSampler's cfg is the CFG mixed in (1 = autoguidance alone).",
                                   [io.Model.Input(WEAK, tooltip=WEAK_TOOLTIP), SCALE.input()],
-                                  "The model with autoguidance added after its CFG step.")
+                                  "The model with autoguidance added after its CFG step.",
+                                  search_aliases=("autoguidance", "guide with a weaker model", "bad version guidance"))
 
     @classmethod
     def execute(cls, model, weak_model, scale: float) -> io.NodeOutput:

@@ -20,7 +20,8 @@ class BetaCFG(io.ComfyNode):
             "(eps or velocity): u + cfg * Beta_pdf(t; a, b) * (c - u) / ||c - u||^gamma, so guidance is zero at the "
             "first and last step and peaks mid-run, with a normalised direction. With gamma 1 its strength depends "
             "on the latent size: tune cfg per resolution. Cost: 2 model evaluations per step; no effect at cfg 1.",
-            [A.input(), B.input(), GAMMA.input()], "The model with beta-CFG as its CFG step.")
+            [A.input(), B.input(), GAMMA.input()], "The model with beta-CFG as its CFG step.",
+            search_aliases=("beta cfg", "time-varying cfg"))
 
     @classmethod
     def execute(cls, model, a: float, b: float, gamma: float) -> io.NodeOutput:

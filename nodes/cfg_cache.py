@@ -47,7 +47,8 @@ class FasterCacheCFGCache(io.ComfyNode):
             "normal CFG. Defaults are diffusers' FasterCacheConfig. Cost: 2 model evaluations per step on full "
             "steps, 1 on the others (about 1.2 per step with full_every 5 inside the skip range). No effect at "
             "cfg 1; not for guidance-distilled models.",
-            [number.input() for number in INPUTS], "The model with FasterCache's CFG-Cache.")
+            [number.input() for number in INPUTS], "The model with FasterCache's CFG-Cache.",
+            search_aliases=("fastercache", "cfg cache", "faster video cfg"))
 
     @classmethod
     def execute(cls, model, full_every: int, skip_below_timestep: float, alpha_low: float, low_timestep_low: float,

@@ -24,7 +24,8 @@ class CFGSchedule(io.ComfyNode):
                 io.Boolean.Input("skip_uncond", default=True,
                                  tooltip="Outside the interval, do not run the uncond pass at all (saves a model "
                                          "evaluation per unguided step).")],
-            "The model with the scheduled CFG.")
+            "The model with the scheduled CFG.",
+            search_aliases=("guidance interval", "cfg scheduler", "dynamic cfg"))
 
     @classmethod
     def execute(cls, model, schedule: str, floor: float, sigma_low: float, sigma_high: float,

@@ -26,7 +26,8 @@ class CFGZeroStar(io.ComfyNode):
                             tooltip="official: the paper's rule in velocity space with zero-init. comfyui_core: "
                                     "the same result as ComfyUI's core CFGZeroStar node."),
              scale_schedule_input()],
-            "The model with CFG-Zero* applied.")
+            "The model with CFG-Zero* applied.",
+            search_aliases=("cfg zero star", "cfg-zero*", "flow matching cfg"))
 
     @classmethod
     def execute(cls, model, zero_init_steps: int, mode: str, scale_schedule=None) -> io.NodeOutput:

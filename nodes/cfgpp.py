@@ -2,7 +2,7 @@
 from comfy_api.latest import io
 
 from ..guiders.cfgpp import NAME, SAMPLERS, cfgpp_sampler
-from .common import CATEGORY, PREFIX, NodeInputError, check_number
+from .common import CATEGORY, PREFIX, NodeInputError, check_number, schema
 
 ETA = ("eta", 1.0, 0.0, 1.0)
 DDIM_ETA = ("ddim_eta", 0.0, 0.0, 1.0)
@@ -12,7 +12,7 @@ S_NOISE = ("s_noise", 1.0, 0.0, 10.0)
 class CFGPPSampler(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id=f"{PREFIX}CFGPPSampler",
             display_name=NAME,
             category=f"{CATEGORY}/samplers",

@@ -4,9 +4,19 @@ from dataclasses import dataclass
 
 from comfy_api.latest import io
 
+from ..guiders import compat
+
 PREFIX = "GuidanceZoo"
 CATEGORY = "guidance_zoo"
 MODEL_TOOLTIP = "The model to patch. Any architecture; image or video latents."
+# Inputs an expert tunes (layers, schedules, seeds, momentum, rescaling, the fine structure of a rule): folded under
+# the node's "advanced" section where ComfyUI has one, so a node shows its scale first.
+EXPERT_INPUTS = frozenset({
+    "layers", "scale_schedule", "seed", "momentum", "norm_threshold", "epsilon", "iterations", "rescaling_scale",
+    "zero_init_steps", "coefficients", "skip_below_timestep", "alpha_low", "alpha_high", "low_timestep_low",
+    "low_timestep_high", "high_timestep_low", "high_timestep_high", "levels", "parallel_weight_high",
+    "parallel_weight_low", "ddim_eta", "s_noise", "min_rate", "max_rate", "tau", "alpha", "sigma_end", "t_min",
+    "t_max", "percentile", "drop_ratio"})
 
 
 class NodeInputError(ValueError):
@@ -68,9 +78,21 @@ def seed_number(what: str) -> Number:
                   integer=True)
 
 
+def schema(search_aliases: tuple[str, ...] = (), **fields) -> io.Schema:
+    """io.Schema of one of our nodes, with what this ComfyUI offers beyond 0.3.75: EXPERT_INPUTS folded under
+    "advanced", and search_aliases (the names users search for) given to the node search."""
+    if compat.INPUTS_FOLD_ADVANCED:
+        for item in fields.get("inputs") or []:
+            if item.id in EXPERT_INPUTS:
+                item.advanced = True
+    if compat.SCHEMA_SEARCH_ALIASES and search_aliases:
+        fields["search_aliases"] = list(search_aliases)
+    return io.Schema(**fields)
+
+
 def model_patch_schema(node_id: str, name: str, category: str, description: str, inputs: list,
-                       output_tooltip: str) -> io.Schema:
+                       output_tooltip: str, search_aliases: tuple[str, ...] = ()) -> io.Schema:
     """Schema of a MODEL -> MODEL patch node."""
-    return io.Schema(node_id=f"{PREFIX}{node_id}", display_name=name, category=f"{CATEGORY}/{category}",
-                     description=description, inputs=[io.Model.Input("model", tooltip=MODEL_TOOLTIP)] + inputs,
-                     outputs=[io.Model.Output(tooltip=output_tooltip)])
+    return schema(node_id=f"{PREFIX}{node_id}", display_name=name, category=f"{CATEGORY}/{category}",
+                  description=description, inputs=[io.Model.Input("model", tooltip=MODEL_TOOLTIP)] + inputs,
+                  outputs=[io.Model.Output(tooltip=output_tooltip)], search_aliases=search_aliases)

@@ -8,7 +8,7 @@ import torch
 from comfy_api.latest import io
 
 from . import digits_model as dm
-from .common import CATEGORY, PREFIX, NodeInputError, check_number
+from .common import CATEGORY, PREFIX, NodeInputError, check_number, schema
 
 DigitsContext = io.Custom("GZ_DIGITS_CONTEXT")
 NULL_CHOICE = "none (null context)"
@@ -22,7 +22,7 @@ DECODE = "Digits Decode (Guidance Zoo)"
 class DigitsModelLoader(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id=f"{PREFIX}DigitsModelLoader",
             display_name=LOADER,
             category=f"{CATEGORY}/digits",
@@ -59,7 +59,7 @@ class DigitsModelLoader(io.ComfyNode):
 class DigitPrompt(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id=f"{PREFIX}DigitPrompt",
             display_name=PROMPT,
             category=f"{CATEGORY}/digits",
@@ -92,7 +92,7 @@ class DigitPrompt(io.ComfyNode):
 class DigitsDecode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id=f"{PREFIX}DigitsDecode",
             display_name=DECODE,
             category=f"{CATEGORY}/digits",

@@ -24,7 +24,8 @@ class DynamicThresholding(io.ComfyNode):
             "since latents are not in [-1, 1]. Lets high cfg keep the contrast of a lower one. Video frames are "
             "pooled per channel. Cost: 2 model evaluations per step; no effect at cfg 1.",
             [PERCENTILE.input(), MIMIC.input(), scale_schedule_input()],
-            "The model with dynamic thresholding after CFG.")
+            "The model with dynamic thresholding after CFG.",
+            search_aliases=("dynamic thresholding", "imagen thresholding", "mimic cfg", "high cfg"))
 
     @classmethod
     def execute(cls, model, percentile: float, mimic_scale: float, scale_schedule=None) -> io.NodeOutput:

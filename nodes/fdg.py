@@ -25,7 +25,8 @@ class FDG(io.ComfyNode):
             "on low frequencies (global colour and layout), avoiding oversaturation. Any latent size (padded and "
             "cropped back), video per frame. Cost: 2 model evaluations per step; no effect at cfg 1.",
             [HIGH.input(), LEVELS.input(), PAR_HIGH.input(), PAR_LOW.input(), scale_schedule_input()],
-            "The model with FDG as its CFG step.")
+            "The model with FDG as its CFG step.",
+            search_aliases=("frequency decoupled guidance", "low and high frequency cfg"))
 
     @classmethod
     def execute(cls, model, high_scale: float, levels: int, parallel_weight_high: float,

@@ -17,7 +17,8 @@ class IndependentConditionGuidance(io.ComfyNode):
             "prompt, which is ignored. For models never trained with a null prompt, or as an alternative to it. "
             "The KSampler's cfg is the ICG scale (paper: about the CFG value or a bit lower, e.g. 3 where CFG used "
             "4). Cost: 2 model evaluations per step, like CFG; no effect at cfg 1.",
-            [], "The model with ICG in place of its uncond pass.")
+            [], "The model with ICG in place of its uncond pass.",
+            search_aliases=("independent condition guidance", "cfg without negative prompt"))
 
     @classmethod
     def execute(cls, model) -> io.NodeOutput:

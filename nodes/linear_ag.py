@@ -48,7 +48,8 @@ class LinearAdaptiveGuidance(io.ComfyNode):
             "Cost: 2 model evaluations per step during warm-up, 1 after. No effect at cfg 1.",
             [WARMUP.input(), io.String.Input("coefficients", default="", multiline=False,
                                              tooltip=COEFFICIENTS_TOOLTIP)],
-            "The model with LinearAG.")
+            "The model with LinearAG.",
+            search_aliases=("linear adaptive guidance", "skip uncond", "faster cfg"))
 
     @classmethod
     def execute(cls, model, warmup_steps: int, coefficients: str) -> io.NodeOutput:

@@ -37,7 +37,8 @@ class NAG(io.ComfyNode):
             "call.",
             [negative_input(NEGATIVE_TOOLTIP), SCALE.input(), TAU.input(), ALPHA.input(),
              SIGMA_END.input()],
-            "The model with NAG inside its attention layers.")
+            "The model with NAG inside its attention layers.",
+            search_aliases=("normalized attention guidance", "negative prompt at cfg 1", "negative prompt for flux"))
 
     @classmethod
     def execute(cls, model, negative, scale: float, tau: float, alpha: float, sigma_end: float) -> io.NodeOutput:

@@ -2,7 +2,7 @@
 from comfy_api.latest import io
 
 from ..guiders.perpneg import PerpNegGuider, PerpNegPostCFG
-from .common import CATEGORY, PREFIX, NodeInputError, check_number
+from .common import CATEGORY, PREFIX, NodeInputError, check_number, schema
 
 NAME = "Perp-Neg Guider (Guidance Zoo)"
 PATCH_NAME = "Perp-Neg (Guidance Zoo)"
@@ -20,7 +20,7 @@ def require_conditioning(node: str, name: str, value) -> None:
 class PerpNegGuiderNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id=f"{PREFIX}PerpNegGuider",
             display_name=NAME,
             category=f"{CATEGORY}/guiders",
@@ -45,6 +45,7 @@ class PerpNegGuiderNode(io.ComfyNode):
                                        "the empty prompt, without the negative's evaluation."),
             ],
             outputs=[io.Guider.Output(tooltip="The Perp-Neg guider, for SamplerCustomAdvanced.")],
+            search_aliases=("perp-neg", "perpendicular negative prompt"),
         )
 
     @classmethod
@@ -62,7 +63,7 @@ class PerpNegGuiderNode(io.ComfyNode):
 class PerpNegModelPatch(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id=f"{PREFIX}PerpNeg",
             display_name=PATCH_NAME,
             category=f"{CATEGORY}/cfg",
@@ -82,6 +83,7 @@ class PerpNegModelPatch(io.ComfyNode):
                                        "empty prompt."),
             ],
             outputs=[io.Model.Output(tooltip="The model with Perp-Neg in place of its CFG step.")],
+            search_aliases=("perp-neg", "perpendicular negative prompt"),
         )
 
     @classmethod

@@ -33,7 +33,8 @@ class PLADIS(io.ComfyNode):
             "of model evaluations per step: 2 with CFG, 1 at cfg 1.",
             [SCALE.input(), ALPHA.input(),
              layers_input(LAYERS_TOOLTIP)],
-            "The model with PLADIS cross-attention.")
+            "The model with PLADIS cross-attention.",
+            search_aliases=("sparse attention guidance", "entmax attention"))
 
     @classmethod
     def execute(cls, model, scale: float, alpha: float, layers: str) -> io.NodeOutput:

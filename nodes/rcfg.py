@@ -27,7 +27,8 @@ class ResidualCFG(io.ComfyNode):
                             tooltip="self: reference = the input latent, never runs the negative. initialize: "
                                     "reference = the real uncond prediction of the first step."),
              DELTA.input()],
-            "The model with residual CFG in place of its uncond pass.")
+            "The model with residual CFG in place of its uncond pass.",
+            search_aliases=("residual cfg", "streamdiffusion", "one pass cfg"))
 
     @classmethod
     def execute(cls, model, mode: str, delta: float) -> io.NodeOutput:

@@ -20,7 +20,8 @@ class RescaleCFG(io.ComfyNode):
             "for eps and v-prediction models (as ComfyUI's core node) and in velocity space for flow models (Flux, "
             "SD3, Wan), where core's conversion is wrong; std over all latent dims, so video is handled. Chainable "
             "(no exclusive CFG slot). Cost: 2 model evaluations per step; no effect at cfg 1.",
-            [MULTIPLIER.input(), scale_schedule_input()], "The model with Rescale CFG applied.")
+            [MULTIPLIER.input(), scale_schedule_input()], "The model with Rescale CFG applied.",
+            search_aliases=("rescale cfg", "zero terminal snr", "overexposure"))
 
     @classmethod
     def execute(cls, model, multiplier: float, scale_schedule=None) -> io.NodeOutput:

@@ -38,7 +38,8 @@ class S2Guidance(io.ComfyNode):
             [OMEGA.input(), DROP.input(), layers_input(LAYERS_TOOLTIP),
              SEED.input(),
              schedule_input("omega")],
-            "The model with S2-Guidance added after its CFG step.")
+            "The model with S2-Guidance added after its CFG step.",
+            search_aliases=("stochastic sub-network guidance", "block dropping"))
 
     @classmethod
     def execute(cls, model, omega: float, drop_ratio: float, layers: str, seed: int,

@@ -33,7 +33,8 @@ class SCFG(io.ComfyNode):
             "patches in node order.",
             [MIN_RATE.input(), MAX_RATE.input(), MAX_GUIDANCE.input(),
              layers_input(LAYERS_TOOLTIP)],
-            "The model with S-CFG applied to its CFG step.")
+            "The model with S-CFG applied to its CFG step.",
+            search_aliases=("semantic-aware cfg", "per-region cfg"))
 
     @classmethod
     def execute(cls, model, min_rate: float, max_rate: float, max_guidance: float, layers: str) -> io.NodeOutput:

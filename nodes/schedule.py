@@ -3,7 +3,7 @@ from comfy_api.latest import io
 
 from ..core.schedules import SCHEDULES
 from ..guiders.schedule import Schedule
-from .common import CATEGORY, PREFIX, Number, NodeInputError, check_choice, patched
+from .common import CATEGORY, PREFIX, Number, NodeInputError, check_choice, patched, schema
 
 NAME = "Guidance Schedule (Guidance Zoo)"
 SCHEDULE_TYPE = io.Custom("GUIDANCE_SCHEDULE")
@@ -49,7 +49,7 @@ def make_schedule(node: str, schedule: str, floor: float, sigma_low: float, sigm
 class GuidanceSchedule(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id=f"{PREFIX}Schedule", display_name=NAME, category=f"{CATEGORY}/cfg",
             description="A guidance weight schedule (Wang et al., TMLR 2024, arXiv 2404.13040) within a guidance "
                         "interval (Kynkaanniemi et al., NeurIPS 2024, arXiv 2404.07724), for the "

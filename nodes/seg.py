@@ -25,7 +25,9 @@ class SEG(io.ComfyNode):
             "image tokens are blurred. Infinite blur works on every family; finite blur on UNets. The extra pass runs "
             "batched with cond and uncond; attention is computed in chunks, never as a full N x N matrix. Cost: 3 "
             "model evaluations per step with CFG, 2 at cfg 1.",
-            [SCALE.input(), SIGMA.input()] + layer_and_schedule_inputs(), "The model with SEG added after its CFG step.")
+            [SCALE.input(), SIGMA.input()] + layer_and_schedule_inputs(),
+            "The model with SEG added after its CFG step.",
+            search_aliases=("smoothed energy guidance", "blurred attention"))
 
     @classmethod
     def execute(cls, model, scale: float, blur_sigma: float, layers: str, scale_schedule=None) -> io.NodeOutput:

@@ -44,7 +44,8 @@ class SkipLayerGuidance(io.ComfyNode):
             [SCALE.input(), layers_input(LAYERS_TOOLTIP), START.input(),
              END.input(), RESCALE.input(),
              schedule_input()],
-            "The model with SLG added after its CFG step.")
+            "The model with SLG added after its CFG step.",
+            search_aliases=("skip layer guidance", "sd3.5 skip layer", "anatomy"))
 
     @classmethod
     def execute(cls, model, scale: float, layers: str, start_percent: float, end_percent: float,

@@ -38,7 +38,8 @@ class SPG(io.ComfyNode):
                              "or one per image of the batch."),
              SCALE.input(),
              layers_input(LAYERS_TOOLTIP)],
-            "The model with SPG added after its CFG step.")
+            "The model with SPG added after its CFG step.",
+            search_aliases=("style guidance", "style reference without ip-adapter"))
 
     @classmethod
     def execute(cls, model, style_latent, spg_scale: float, layers: str) -> io.NodeOutput:

@@ -17,7 +17,8 @@ class TCFG(io.ComfyNode):
             "top singular direction of [uncond; cond] scores, dropping its tangential part, then ordinary CFG. Same "
             "result as ComfyUI's core TCFG node, composable with our other rules. Cost: 2 model evaluations per step "
             "plus one 2 x N SVD per sample; no effect at cfg 1.", [scale_schedule_input()],
-            "The model with TCFG applied.")
+            "The model with TCFG applied.",
+            search_aliases=("tangential damping cfg",))
 
     @classmethod
     def execute(cls, model, scale_schedule=None) -> io.NodeOutput:

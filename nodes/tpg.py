@@ -43,7 +43,8 @@ class TPG(io.ComfyNode):
             "model call as cond and uncond. Cost: 3 model evaluations per step with CFG, 2 at cfg 1.",
             [SCALE.input(), layers_input(LAYERS_TOOLTIP), SEED.input(),
              schedule_input()],
-            "The model with TPG added after its CFG step.")
+            "The model with TPG added after its CFG step.",
+            search_aliases=("token perturbation guidance", "shuffled tokens"))
 
     @classmethod
     def execute(cls, model, scale: float, layers: str, seed: int, scale_schedule=None) -> io.NodeOutput:

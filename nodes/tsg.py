@@ -27,7 +27,8 @@ class TimeStepGuidance(io.ComfyNode):
             "ignored. Defaults are the paper's Stable Diffusion text-conditional setting. Cost: 2 model evaluations "
             "per step inside [t_min, t_max], 1 outside; no effect at cfg 1.",
             [SCALE.input(), ALPHA.input(), T_MIN.input(), T_MAX.input()],
-            "The model with TSG in place of its uncond pass.")
+            "The model with TSG in place of its uncond pass.",
+            search_aliases=("time-step guidance", "guidance without condition"))
 
     @classmethod
     def execute(cls, model, noise_scale: float, alpha: float, t_min: float, t_max: float) -> io.NodeOutput:

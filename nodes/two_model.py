@@ -7,7 +7,7 @@ from comfy_api.latest import io
 
 from ..guiders.two_model import SecondModel, TwoModelError, check_pair
 from ..guiders.unconditional_prior import UncondFromSecondModel
-from .common import CATEGORY, PREFIX, NodeInputError, Number, model_patch_schema, patched
+from .common import CATEGORY, PREFIX, NodeInputError, Number, model_patch_schema, patched, schema
 
 CFG_TOOLTIP = "Guidance scale of the pair, as the KSampler's cfg."
 
@@ -44,11 +44,11 @@ def guider(node: str, model, positive, negative, cfg: float) -> comfy.samplers.C
 
 def guider_schema(node_id: str, name: str, description: str, model_inputs: list, inputs: list) -> io.Schema:
     """Schema of a two-model GUIDER node: the models, positive and negative, then the method's inputs."""
-    return io.Schema(node_id=f"{PREFIX}{node_id}", display_name=name, category=f"{CATEGORY}/guiders",
-                     description=description + " GUIDER for SamplerCustomAdvanced.",
-                     inputs=[io.Model.Input("model", tooltip="The model to sample with.")] + model_inputs
-                     + conditioning_inputs() + inputs,
-                     outputs=[io.Guider.Output(tooltip="The guider, for SamplerCustomAdvanced.")])
+    return schema(node_id=f"{PREFIX}{node_id}", display_name=name, category=f"{CATEGORY}/guiders",
+                  description=description + " GUIDER for SamplerCustomAdvanced.",
+                  inputs=[io.Model.Input("model", tooltip="The model to sample with.")] + model_inputs
+                  + conditioning_inputs() + inputs,
+                  outputs=[io.Guider.Output(tooltip="The guider, for SamplerCustomAdvanced.")])
 
 
 @dataclass(frozen=True)

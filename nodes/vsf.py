@@ -35,7 +35,8 @@ class VSF(io.ComfyNode):
             "negative tokens appended to the cross-attention context. Only the positive prompt's rows are changed. "
             "Cost in model evaluations per step: 1 at cfg 1, 2 with CFG; the text gets the negative's tokens longer.",
             [negative_input(NEGATIVE_TOOLTIP), SCALE.input(), OFFSET.input()],
-            "The model with VSF inside its attention layers.")
+            "The model with VSF inside its attention layers.",
+            search_aliases=("value sign flip", "negative prompt at cfg 1", "negative prompt for few-step models"))
 
     @classmethod
     def execute(cls, model, negative, scale: float, offset: float) -> io.NodeOutput:

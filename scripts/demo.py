@@ -2,9 +2,9 @@
 
     bash scripts/demo.sh [--out DIR] [--timeout S] [--standins] [workflow.json ...]
 
-Default: starts the ComfyUI of the running venv (.runtime/<version>/, `main.py --cpu`, loopback only, a temp base directory) with this
-pack and runs the bundled digits workflows (workflows/digits_*.json: the trained digits model that ships with the
-pack in assets/digits/, Digit Prompt, EmptyLatentImage, stock KSampler, Digits Decode, SaveImage; one guidance
+Default: starts the ComfyUI beside the running venv (.runtime/<version>/: `main.py --cpu`, loopback only, a temp
+base directory) with this pack and runs the bundled digits workflows (workflows/digits_*.json: the trained digits
+model that ships with the pack in assets/digits/, Digit Prompt, EmptyLatentImage, stock KSampler, Digits Decode, SaveImage; one guidance
 setting per file). Each workflow runs once per digit 0-9 (the Digit Prompt's digit is set in the API prompt; the
 workflow's batch gives several seeds). Images, the API prompts sent (<name>.api.json) and digits_sheet.png (one
 column per workflow, one row per digit) go to the output folder (default output/demo-<timestamp>/).

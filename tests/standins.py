@@ -1,7 +1,7 @@
-"""Random-weight stand-in model files that ComfyUI 0.3.75's stock loaders accept, generated at test time.
+"""Random-weight stand-in model files that the stock loaders of ComfyUI 0.3.75 and 0.33 accept, made at test time.
 
-They are written once into a cache folder, `.runtime/<ComfyUI version>/standins/<VERSION>/models/`, laid out like ComfyUI's
-own models folder, and reused by later runs; bump VERSION when the recipe changes and they are rebuilt.
+They are written once into a cache folder, `.runtime/<ComfyUI version>/standins/<VERSION>/models/`, laid out like
+ComfyUI's own models folder, and reused by later runs; bump VERSION when the recipe changes and they are rebuilt.
 Nothing here is ever committed. All weights are seeded, so the files are the same on every machine.
 
 Files (names are what workflows refer to after stand-in substitution, see tests/workflow_format.py):

@@ -61,8 +61,8 @@ def parse_cell(text: str, versions: list[str]) -> dict[str, str]:
 def table(results: dict[str, dict[tuple[str, str], list[tuple[bool, bool]]]]) -> dict[tuple[str, str], dict]:
     """{(method, family name): {version: cell}} from {version: test outcomes}."""
     keys = {key for per_version in results.values() for key in per_version}
-    return {(method, FAMILY_NAMES[f]): {v: cell(r[(method, f)]) if (method, f) in r else "-" for v, r in results.items()}
-            for method, f in keys}
+    return {(method, FAMILY_NAMES[f]): {v: cell(r[(method, f)]) if (method, f) in r else "-"
+                                        for v, r in results.items()} for method, f in keys}
 
 
 def render(results: dict[str, dict[tuple[str, str], list[tuple[bool, bool]]]]) -> str:
