@@ -42,3 +42,14 @@ def test_readme_memory_block_states_the_bench_model_and_every_bench_setting():
     size, settings = mf.memory_claims(block)
     assert size == mf.size_text(*mf.bench_model_size())
     assert settings == list(bench.SETTINGS), "run scripts/measured_figures.py --memory"
+
+
+def test_a_figure_that_differs_between_versions_is_stated_per_version():
+    keys = [figure.key() for figure in mf.FIGURES]
+    old = {key: ("20", "10", "2 x10") for key in keys}
+    new = {**old, keys[1]: ("30", "10", "3 x10")}
+    block = mf.render({"0.3.75": old, "0.33.0": new}, "| AdaptiveGuidance @ cfg 4 (threshold 0.991) |" + " x |" * 6
+                      + " 34 |")
+    assert "| 20 (0.3.75); 30 (0.33.0) | 10 | 2 x10 (0.3.75); 3 x10 (0.33.0) |" in block
+    assert mf.claims(block, "0.3.75") == old and mf.claims(block, "0.33.0") == new
+    assert mf.claims(block, "0.38.0") is None
