@@ -50,8 +50,9 @@ def write_block(block: str, start: str, end: str) -> None:
 
 def memory_block() -> str:
     """The two-model memory block from a fresh scripts/bench_two_model.py run with this python."""
-    out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "bench_two_model.py")], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    bench = [sys.executable, os.path.join(ROOT, "scripts", "bench_two_model.py"),
+             "--steps", str(measured_figures.MEMORY_STEPS)]
+    out = subprocess.run(bench, cwd=ROOT, capture_output=True, text=True, check=True).stdout
     rows = [line.strip("|").split(" | ") for line in out.splitlines() if line.startswith("| ")][1:]
     return measured_figures.render_memory({name.strip(): peak.strip() for name, peak, _ms in rows})
 

@@ -24,6 +24,7 @@ MEMORY_END = "<!-- measured-memory:end -->"
 FAMILY = "sd15"
 CFG = 4.0
 STEPS = 10
+MEMORY_STEPS = 4  # scripts/bench_two_model.py --steps
 HEADER = ("method", "settings", "cfg", "steps", "evaluations", "model calls", "evaluations per step")
 DIGITS_ROW = re.compile(r"^\| AdaptiveGuidance @ cfg (\S+) \(threshold (\S+)\) \|(?:[^|]*\|){6} (\d+) \|", re.M)
 
@@ -223,7 +224,8 @@ def render(results: dict[str, dict[tuple, tuple[str, str, str]]], benchmark_md: 
              "diffusion model counts its calls and their batch rows (evaluations), the sampler's callback the steps. "
              "Inputs not named are the node's defaults. Two-model rows count main + second model: the second is "
              "another tiny SD1.5 checkpoint, except Personalization Guidance's weak model, which runs on the main "
-             "network with its weights switched in by a weight hook.", "",
+             "network with its weights switched in by a weight hook. The suite's `tests/test_measured_figures.py` "
+             "fails when this block differs from what it measures.", "",
              "| " + " | ".join(HEADER) + " |", "|---|" + "---|" * (len(HEADER) - 1)]
     for figure in FIGURES:
         key = figure.key()
@@ -284,8 +286,8 @@ def render_memory(peaks: dict[str, str]) -> str:
              f"`scripts/bench_two_model.py` measures peak memory (this block: `scripts/measured_figures.py --memory` "
              f"on ComfyUI {version}, torch {torch.__version__}, {os.cpu_count()} cores of an {cpu_name()}; resident "
              "sizes vary by machine and run, so the suite checks only the model and the settings): an SD1.5 UNet of "
-             f"ComfyUI's smallest detectable size ({size_text(*bench_model_size())}), random weights, 4 euler steps at "
-             "cfg 6 on a 4x32x32 latent on the CPU, each setting in a fresh process.", "",
+             f"ComfyUI's smallest detectable size ({size_text(*bench_model_size())}), random weights, {MEMORY_STEPS} "
+             "euler steps at cfg 6 on a 4x32x32 latent on the CPU, each setting in a fresh process.", "",
              "| setting | peak RSS above the imports (MB) |", "|---|---|"]
     lines += [f"| {name} | {peak} |" for name, peak in peaks.items()]
     lines += ["", MEMORY_END]
