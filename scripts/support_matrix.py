@@ -9,6 +9,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
+import runtime_paths  # noqa: E402
 import support_matrix  # noqa: E402
 
 
@@ -17,12 +18,9 @@ VERSIONS = ("0.3.75", "0.33.0")
 
 def run_version(version: str) -> dict | None:
     """{(method, family): outcomes} of the support tests on one runtime, None if it cannot be built here."""
-    setup = subprocess.run(["bash", os.path.join(ROOT, "scripts", "setup_runtime.sh"), version],
-                           stdout=subprocess.PIPE, text=True)
-    if setup.returncode == 3:
+    python = runtime_paths.runtime_python(version)
+    if python is None:
         return None
-    setup.check_returncode()
-    python = setup.stdout.strip().splitlines()[-1]
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "support.json")
         env = {**os.environ, "GUIDANCE_ZOO_SUPPORT_OUT": out}

@@ -1,6 +1,7 @@
 """Where the ComfyUI tree and the pack are, and how to import the pack under a fixed package name."""
 import importlib.util
 import os
+import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -13,6 +14,17 @@ def comfyui_path() -> str:
     if not os.path.isfile(os.path.join(path, "comfy", "samplers.py")):
         raise RuntimeError(f"no ComfyUI at {path}: run scripts/setup_runtime.sh or set COMFYUI_PATH")
     return path
+
+
+def runtime_python(version: str) -> str | None:
+    """The python of the ComfyUI `version` runtime (scripts/setup_runtime.sh builds it if needed), None if that
+    version cannot be built here."""
+    setup = subprocess.run(["bash", os.path.join(REPO, "scripts", "setup_runtime.sh"), version],
+                           stdout=subprocess.PIPE, text=True)
+    if setup.returncode == 3:
+        return None
+    setup.check_returncode()
+    return setup.stdout.strip().splitlines()[-1]
 
 
 def register_pack() -> None:

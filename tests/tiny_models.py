@@ -121,12 +121,13 @@ def noise_for(family: str, seeds: list[int]) -> torch.Tensor:
 
 
 def ksample(model, family: str, steps: int = 3, cfg: float = 4.0, seeds=(0,), sampler: str = "euler",
-            conds=None) -> torch.Tensor:
-    """What the KSampler node calls: comfy.sample.sample."""
+            conds=None, callback=None) -> torch.Tensor:
+    """What the KSampler node calls: comfy.sample.sample (callback(step, x0, x, total_steps) after each step)."""
     positive, negative = conds or make_conds(family)
     noise = noise_for(family, list(seeds))
     return comfy.sample.sample(model, noise, steps, cfg, sampler, "normal", positive, negative,
-                               latent(family, len(seeds)), denoise=1.0, disable_pbar=True, seed=seeds[0])
+                               latent(family, len(seeds)), denoise=1.0, disable_pbar=True, seed=seeds[0],
+                               callback=callback)
 
 
 def guider_sample(model, family: str, steps: int = 3, cfg: float = 4.0, seeds=(0,), sampler: str = "euler",
