@@ -9,7 +9,8 @@ How the negative context reaches each layer:
   text embedding, to the block's context; the block's cross-attention call is split the same way. 1 evaluation.
 - Joint attention (SD3, Flux, Flux2, Chroma, Qwen-Image): the text is not a fixed context but a stream that changes
   in every block, so the negative prompt runs as one extra batch row (its own text, RoPE and modulation computed by
-  the model itself) in ComfyUI's batched call. In every joint attention call the negative row's text queries
+  the model itself), added inside each model call that has positive rows (negative_row.py), so it works however
+  ComfyUI splits its batch. In every joint attention call the negative row's text queries
   attend to [its own text, the positive row's image tokens], and the positive row's image queries attend to
   [their image tokens, the negative row's text] for the negative-context output. The negative row's own image
   tokens are never read. Cost: 1 extra evaluation per positive sample.
@@ -20,14 +21,12 @@ pass of the positive cond and any batch order work. A call that reaches no layer
 """
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
-import comfy.conds
 import comfy.model_patcher
 import comfy.patcher_extension
 import comfy.sampler_helpers
@@ -38,6 +37,7 @@ from ..guiders.run_state import SharedPatch, run_state
 from .hook import (PerturbedPass, chain_replace, heads_first, heads_last, joint_slices, mask_rows,
                    split_attention_args)
 from .layers import LayerMap
+from .negative_row import NegativeRows, install_outermost
 
 WRAPPER_KEY = "guidance_zoo_negative_context"
 CALL_KEY = "guidance_zoo_negative_context_call"
@@ -127,6 +127,12 @@ class CallState:
         return self.cached[key]
 
 
+def installed(patcher) -> list["NegativeContext"]:
+    """The negative-context hooks (NAG, VSF) already installed on a ModelPatcher, outermost first."""
+    wrappers = patcher.get_wrappers(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, WRAPPER_KEY)
+    return [w.__self__ for w in wrappers if isinstance(getattr(w, "__self__", None), NegativeContext)]
+
+
 class NegativeContext(SharedPatch):
     """Installs a negative prompt inside every cross/joint attention layer of a model, applied by a rule."""
 
@@ -140,7 +146,6 @@ class NegativeContext(SharedPatch):
         self.cross_rule, self.joint_rule, self.sigma_end = cross_rule, joint_rule, sigma_end
         self.inline_copies, self.trim_zero_padding = inline_copies, trim_zero_padding
         self.cond_key = f"guidance_zoo_negative_{id(self)}"
-        self._warned = False
 
     @property
     def joint(self) -> bool:
@@ -184,45 +189,23 @@ class NegativeContext(SharedPatch):
         mo = comfy.model_patcher.create_model_options_clone(model_options)
         to = mo.setdefault("transformer_options", {})
         to[CALL_KEY] = {**to.get(CALL_KEY, {}), id(self): call}
-        extra = []
         if self.joint and self.inline_copies:
             conds = list(conds)
             for i in chunks:
                 conds[i] = [self._inline(entry, call) for entry in conds[i]]
             self._install_joint(to, call, model)
         elif self.joint:
-            extra = [self._negative_row(conds[chunks[0]], call)]
+            install_outermost(to, NegativeRows(call, len(conds), self.owner))
             self._install_joint(to, call, model)
         elif self.lmap.family == "unet":
             self._install_unet(to, call)
         elif self.lmap.family == "wan":
             self._install_wan(to, call, model)
-        out = executor(model, list(conds) + extra, x, timestep, mo)
+        out = executor(model, list(conds), x, timestep, mo)
         if call.hits == 0:
             raise RuntimeError(f"{self.owner}: the negative prompt reached none of the attention layers of this "
                                f"{self.lmap.model_name} model; this model variant is not supported yet")
-        return out[:len(conds)]
-
-    def _negative_row(self, positive: list, call: CallState) -> list:
-        """The positive cond with its text replaced by the negative (padded or cut to the same token count)."""
-        first = positive[0]
-        context = first["model_conds"]["c_crossattn"].cond
-        negative = call.negative.to(device=context.device, dtype=context.dtype)
-        length = call.context_len = context.shape[1]
-        if negative.shape[1] > length:
-            if not self._warned:
-                logging.warning(f"{self.owner}: the negative prompt has {negative.shape[1]} tokens, the prompt "
-                                f"{length}; the negative is cut to {length} tokens on this joint-attention model")
-                self._warned = True
-            negative = negative[:, :length]
-        call.negative_len = negative.shape[1]
-        if negative.shape[1] < length:
-            pad = negative.new_zeros(negative.shape[0], length - negative.shape[1], negative.shape[2])
-            negative = torch.cat([negative, pad], dim=1)
-        row = dict(first)
-        row["model_conds"] = {**first["model_conds"], "c_crossattn": comfy.conds.CONDRegular(negative)}
-        row["uuid"] = call.negative_uuid
-        return [row]
+        return out
 
     def _inline(self, entry: dict, call: CallState) -> dict:
         """A positive cond entry whose text is followed by inline_copies copies of the negative."""
@@ -306,11 +289,13 @@ class NegativeContext(SharedPatch):
 
         def block(args, extra):
             context = args["txt"]
-            if "tokens" not in call.embedded:
-                tokens = self._negative_tokens(call, args["transformer_options"], context.shape[0],
+            to = args["transformer_options"]
+            layout = (tuple(to.get("uuids") or ()), tuple(to.get("cond_or_uncond") or ()), context.shape[0])
+            if layout not in call.embedded:     # one embedding per batch layout: ComfyUI may split the conds
+                tokens = self._negative_tokens(call, to, context.shape[0],
                                                call.negative.new_zeros(1, 1, call.negative.shape[-1]).to(context.dtype))
-                call.embedded["tokens"] = dm.text_embedding(tokens.to(context.device))
-            added = call.embedded["tokens"].to(context.dtype)
+                call.embedded[layout] = dm.text_embedding(tokens.to(context.device))
+            added = call.embedded["tokens"] = call.embedded[layout].to(context.dtype)
             return marker({**args, "txt": torch.cat([context, added], dim=1)}, extra)
         return block
 
@@ -384,9 +369,8 @@ class NegativeContext(SharedPatch):
             if not positive:
                 return normal
             if not self.inline_copies and len(negative) <= max(samples):
-                raise RuntimeError(f"{self.owner}: ComfyUI ran the negative prompt's rows in another model call than "
-                                   "the positive ones (not enough free memory to batch them); NAG/VSF on this model "
-                                   "needs them in one call")
+                raise RuntimeError(f"{self.owner}: a joint attention call has positive rows but not their negative "
+                                   "rows (another patch changed the batch after the negative-row wrapper)")
             q, k, v = heads_first(heads, canonical, q, k, v)
             n = q.shape[2]
             if mine == "text":

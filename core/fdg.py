@@ -52,8 +52,8 @@ def _frames(x: torch.Tensor) -> tuple[torch.Tensor, tuple]:
 def _unframes(x: torch.Tensor, shape: tuple) -> torch.Tensor:
     if not shape:
         return x
-    b, c, t, h, w = shape
-    return x.reshape(b, t, c, h, w).permute(0, 2, 1, 3, 4)
+    b, t = shape[0], shape[2]
+    return x.reshape(b, t, *x.shape[1:]).permute(0, 2, 1, 3, 4)
 
 
 def fdg(cond: torch.Tensor, uncond: torch.Tensor, scales: list[float], parallel_weights: list[float]) -> torch.Tensor:

@@ -63,5 +63,8 @@ class LinearAG(UncondEstimate):
     def estimate(self, step, cond_out, state):
         previous = state["previous"]
         uncond_out = linear_estimate([cond_out, previous[0], previous[1]], step.coefficients.to(cond_out.device))
+        if not bool(torch.isfinite(uncond_out).all()):
+            raise RuntimeError(f"{NAME}: the uncond estimate of model call {step.call} is not finite (the "
+                               "coefficients make it grow without bound); use coefficients near 1 (empty fits them)")
         state["previous"] = (cond_out, uncond_out)
         return uncond_out

@@ -5,8 +5,11 @@ from ..guiders.beta_cfg import BetaCFGRule
 from .common import Number, model_patch_schema
 
 NAME = "beta-CFG (Guidance Zoo)"
-A = Number("a", 2.0, 0.1, 20.0, "Beta distribution a: with b, shapes the guidance over time (paper: 2).")
-B = Number("b", 2.0, 0.1, 20.0, "Beta distribution b (paper: 2; the README example uses 3).")
+A = Number("a", 2.0, 0.1, 20.0, "Beta distribution a: with b, shapes the guidance over time (paper: 2). Below 1 "
+           "the guidance is strongest at the start (the density is taken at 2% of the run at the earliest, so it "
+           "stays finite).")
+B = Number("b", 2.0, 0.1, 20.0, "Beta distribution b (paper: 2; the README example uses 3). Below 1 the guidance "
+           "is strongest at the end (taken at 98% of the run at the latest).")
 GAMMA = Number("gamma", 1.0, 0.0, 2.0, "Norm exponent: guidance is divided by ||c - u||^gamma per sample (paper: 1, "
                "so its size is cfg * pdf; 0 keeps plain CFG magnitudes).")
 

@@ -6,14 +6,17 @@ from comfy_api.latest import io
 from ..guiders.linear_ag import NAME, LinearAG
 from .common import NodeInputError, Number, model_patch_schema
 
-WARMUP = Number("warmup_steps", 5, 1, 1000, "Model calls at the start of the run that compute full CFG (cond and "
-                "uncond). With empty coefficients they are also the calibration data and must be at least 2. Not a "
+WARMUP = Number("warmup_steps", 5, 2, 1000, "Model calls at the start of the run that compute full CFG (cond and "
+                "uncond), at least 2; with empty coefficients they are also the calibration data. Not a "
                 "paper value (the paper calibrates offline); more warm-up gives a better fit and saves less.",
                 integer=True)
 COEFFICIENTS_TOOLTIP = ("Empty: fit the coefficients online, per sample, by least squares on the warm-up steps (the "
-                        "fit is logged). Otherwise 'b1, b2, b3' for eps_u = b1 eps_cond + b2 eps_cond(prev step) + b3 "
+                        "fit is logged). Otherwise 'b1, b2, b3' (each within +-10) for eps_u = b1 eps_cond + b2 eps_cond(prev step) + b3 "
                         "eps_uncond(prev step), or several such rows separated by ';', one per step after the "
                         "warm-up (the last row repeats), e.g. pasted from a logged calibration run.")
+
+
+COEFFICIENT_LIMIT = 10.0
 
 
 def parse_coefficients(text: str) -> list[tuple[float, float, float]] | None:
@@ -28,10 +31,13 @@ def parse_coefficients(text: str) -> list[tuple[float, float, float]] | None:
         try:
             values = tuple(float(v) for v in row.replace(",", " ").split())
         except ValueError:
-            raise NodeInputError(f"{NAME}: 'coefficients' row {row.strip()!r} is not numbers") from None
+            raise NodeInputError(f"{NAME}: 'coefficients' row {row.strip()[:80]!r} is not numbers") from None
         if len(values) != 3 or not all(math.isfinite(v) for v in values):
             raise NodeInputError(f"{NAME}: each 'coefficients' row needs 3 finite numbers (cond, previous cond, "
-                                 f"previous uncond), got {row.strip()!r}")
+                                 f"previous uncond), got {row.strip()[:80]!r}")
+        if max(abs(v) for v in values) > COEFFICIENT_LIMIT:
+            raise NodeInputError(f"{NAME}: 'coefficients' must lie between -{COEFFICIENT_LIMIT} and "
+                                 f"{COEFFICIENT_LIMIT} (fitted ones are near 1), got {row.strip()[:80]!r}")
         rows.append(values)
     return rows or None
 
@@ -55,9 +61,6 @@ class LinearAdaptiveGuidance(io.ComfyNode):
     def execute(cls, model, warmup_steps: int, coefficients: str) -> io.NodeOutput:
         warmup = WARMUP.check(NAME, warmup_steps)
         table = parse_coefficients(coefficients)
-        if table is None and warmup < 2:
-            raise NodeInputError(f"{NAME}: 'warmup_steps' must be at least 2 to fit coefficients online "
-                                 f"(got {warmup}); give 'coefficients' to use 1")
         patched = model.clone()
         LinearAG(warmup, table).install(patched)
         return io.NodeOutput(patched)

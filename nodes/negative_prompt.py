@@ -3,6 +3,7 @@ from comfy_api.latest import io
 
 from ..attention_patches.layers import LayerMap, layer_map
 from .common import NodeInputError
+from .conditioning import check_conditioning
 
 
 def negative_input(tooltip: str):
@@ -22,4 +23,4 @@ def negative_context(model, node: str, negative, supported: tuple[str, ...], ref
     if not negative or not isinstance(negative, list) or negative[0][0] is None:
         raise NodeInputError(f"{node}: the 'negative' input is missing or empty; wire a CLIP Text Encode of the "
                              "negative prompt")
-    return lmap, negative
+    return lmap, check_conditioning(node, "negative", negative, model)

@@ -3,6 +3,7 @@ from comfy_api.latest import io
 
 from ..guiders.perpneg import PerpNegGuider, PerpNegPostCFG
 from .common import CATEGORY, PREFIX, NodeInputError, check_number, schema
+from .conditioning import check_conditioning
 
 NAME = "Perp-Neg Guider (Guidance Zoo)"
 PATCH_NAME = "Perp-Neg (Guidance Zoo)"
@@ -10,11 +11,13 @@ CFG = ("cfg", 8.0, 0.0, 100.0)
 NEG_SCALE = ("neg_scale", 1.0, 0.0, 100.0)
 
 
-def require_conditioning(node: str, name: str, value) -> None:
-    """Perp-Neg cannot run without all three prompts: fail with the node's name instead of sampling without one."""
+def require_conditioning(node: str, name: str, value, model) -> None:
+    """Perp-Neg cannot run without all three prompts, each encoded for the model: fail with the node's name instead
+    of sampling without one or with a raw error."""
     if not value:
         raise NodeInputError(f"{node}: '{name}' is missing or empty; Perp-Neg needs a positive, a negative and an "
                              "empty-prompt conditioning (CLIPTextEncode of \"\").")
+    check_conditioning(node, name, value, model)
 
 
 class PerpNegGuiderNode(io.ComfyNode):
@@ -51,7 +54,7 @@ class PerpNegGuiderNode(io.ComfyNode):
     @classmethod
     def execute(cls, model, positive, negative, empty_conditioning, cfg: float, neg_scale: float) -> io.NodeOutput:
         for name, value in (("positive", positive), ("negative", negative), ("empty_conditioning", empty_conditioning)):
-            require_conditioning(NAME, name, value)
+            require_conditioning(NAME, name, value, model)
         cfg = check_number(NAME, CFG[0], cfg, CFG[2], CFG[3])
         neg_scale = check_number(NAME, NEG_SCALE[0], neg_scale, NEG_SCALE[2], NEG_SCALE[3])
         guider = PerpNegGuider(model)
@@ -88,7 +91,7 @@ class PerpNegModelPatch(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, empty_conditioning, neg_scale: float) -> io.NodeOutput:
-        require_conditioning(PATCH_NAME, "empty_conditioning", empty_conditioning)
+        require_conditioning(PATCH_NAME, "empty_conditioning", empty_conditioning, model)
         neg_scale = check_number(PATCH_NAME, NEG_SCALE[0], neg_scale, NEG_SCALE[2], NEG_SCALE[3])
         patched = model.clone()
         patched.set_model_sampler_post_cfg_function(PerpNegPostCFG(empty_conditioning, neg_scale, PATCH_NAME),

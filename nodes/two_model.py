@@ -8,6 +8,7 @@ from comfy_api.latest import io
 from ..guiders.two_model import SecondModel, TwoModelError, check_pair
 from ..guiders.unconditional_prior import UncondFromSecondModel
 from .common import CATEGORY, PREFIX, NodeInputError, Number, model_patch_schema, patched, schema
+from .conditioning import check_conditioning
 
 CFG_TOOLTIP = "Guidance scale of the pair, as the KSampler's cfg."
 
@@ -33,9 +34,7 @@ def second_model(node: str, model, second, second_input: str, patches: dict | No
 def guider(node: str, model, positive, negative, cfg: float) -> comfy.samplers.CFGGuider:
     """A GUIDER running the patched model with ComfyUI's CFG, for SamplerCustomAdvanced."""
     for name, value in (("positive", positive), ("negative", negative)):
-        if not value:
-            raise NodeInputError(f"{node}: '{name}' is missing or empty; connect a conditioning (an empty prompt "
-                                 "from CLIPTextEncode of \"\" works as the negative).")
+        check_conditioning(node, name, value, model)
     result = comfy.samplers.CFGGuider(model)
     result.set_conds(positive, negative)
     result.set_cfg(cfg)

@@ -1,9 +1,9 @@
 """VSF node: Value Sign Flip (arXiv 2508.10931), negative prompts for few-step models at cfg 1."""
 from comfy_api.latest import io
 
-from ..attention_patches.negative_context import NegativeContext
+from ..attention_patches.negative_context import NegativeContext, installed
 from ..attention_patches.vsf import vsf_cross_rule, vsf_joint_rule
-from .common import Number, model_patch_schema
+from .common import NodeInputError, Number, model_patch_schema
 from .negative_prompt import negative_context, negative_input
 
 NAME = "VSF (Guidance Zoo)"
@@ -42,6 +42,10 @@ class VSF(io.ComfyNode):
     def execute(cls, model, negative, scale: float, offset: float) -> io.NodeOutput:
         scale, offset = SCALE.check(NAME, scale), OFFSET.check(NAME, offset)
         lmap, negative = negative_context(model, NAME, negative, FAMILIES, REFUSAL)
+        if lmap.joint and any(not hook.inline_copies for hook in installed(model)):
+            raise NodeInputError(f"{NAME}: this {lmap.model_name} model already has NAG, and on joint attention VSF "
+                                 "replaces the attention of the positive rows that NAG guides, so NAG would do "
+                                 "nothing; apply VSF first and NAG after it (model -> VSF -> NAG -> sampler)")
         patched = model.clone()
         if scale == 0.0:
             return io.NodeOutput(patched)

@@ -194,6 +194,16 @@ def test_schedule_apg_fdg_cfg_zero_star_stack_on_one_model(family):
         assert max_diff(out, tm.ksample(step(model), family, cfg=CFG)) > 1e-4
 
 
+@pytest.mark.parametrize("name,inputs", [
+    ("fdg", dict(levels=3, parallel_weight_low=0.5)), ("fdg", dict(levels=4, parallel_weight_high=0.5)),
+    ("beta_cfg", dict(a=0.1)), ("beta_cfg", dict(b=0.5)), ("beta_cfg", dict(a=0.99, b=0.99)),
+])
+@pytest.mark.parametrize("family", ("sd15", "wan21"))
+def test_settings_inside_the_widget_range_give_a_finite_latent(name, inputs, family):
+    out = tm.ksample(patch(tm.make_model(family), name, **inputs), family, cfg=CFG, steps=4)
+    assert torch.isfinite(out).all()
+
+
 @pytest.mark.parametrize("name,inputs,message", [
     ("rescale", dict(multiplier=float("nan")), "'multiplier' must be a finite number"),
     ("rescale", dict(multiplier=1.5), "'multiplier' must be between"),

@@ -175,3 +175,34 @@ def test_guidance_cosine_per_sample():
     assert cos[0] == pytest.approx(float(torch.nn.functional.cosine_similarity(c[0].flatten(), u[0].flatten(), 0)),
                                    abs=1e-5)
     assert not math.isnan(float(guidance_cosine(torch.zeros(1, 4), torch.zeros(1, 4))[0]))
+
+
+@pytest.mark.parametrize("a,b", [(0.1, 2.0), (2.0, 0.1), (0.5, 0.99), (0.1, 0.1), (0.99, 20.0)])
+def test_beta_cfg_is_finite_at_the_ends_for_a_or_b_below_one(a, b):
+    c, u = pair((2, 4, 3, 6, 6), 10)
+    for p in (0.0, 0.5, 1.0):
+        assert torch.isfinite(beta_cfg(c, u, 7.5, p, a, b, 1.0)).all()
+    edge = beta_cfg(c, u, 7.5, 0.0, a, b, 1.0) if a < 1 else beta_cfg(c, u, 7.5, 1.0, a, b, 1.0)
+    at = 0.02 if a < 1 else 0.98
+    delta = c - u
+    expected = u + 7.5 * scipy.stats.beta.pdf(at, a, b) * delta / delta.flatten(1).norm(dim=1).view(-1, 1, 1, 1, 1)
+    torch.testing.assert_close(edge, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("levels", [2, 3, 4])
+def test_fdg_parallel_weights_on_video_match_per_level_projection(levels):
+    c, u = pair((2, 4, 2, 8, 8), 11)
+    out = fdg(c, u, [8.0] * (levels - 1) + [3.0], [0.5] * levels)
+    assert out.shape == c.shape and torch.isfinite(out).all()
+    frames = [laplacian_pyramid(x.permute(0, 2, 1, 3, 4).reshape(4, 4, 8, 8), levels) for x in (c, u)]
+    expected = []
+    for level, (pc, pu) in enumerate(zip(*frames)):
+        delta, pc5 = (t.reshape(2, 2, *t.shape[1:]).permute(0, 2, 1, 3, 4) for t in (pc - pu, pc))
+        for i in range(2):
+            unit = pc5[i].flatten() / pc5[i].norm()
+            parallel = (delta[i].flatten() @ unit) * unit
+            delta[i] = (delta[i].flatten() - 0.5 * parallel).reshape(delta[i].shape)
+        scale = 3.0 if level == levels - 1 else 8.0
+        expected.append(pu + scale * delta.permute(0, 2, 1, 3, 4).reshape(pc.shape))
+    torch.testing.assert_close(out, reconstruct(expected).reshape(2, 2, 4, 8, 8).permute(0, 2, 1, 3, 4),
+                               rtol=1e-4, atol=1e-4)

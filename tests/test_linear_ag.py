@@ -7,6 +7,7 @@ import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
 from tiny_models import assert_close, assert_differs
 
 from guidance_zoo.core.linear_ag import linear_estimate, normal_equations, solve_coefficients
+from guidance_zoo.guiders.linear_ag import LinearAG
 from guidance_zoo.nodes.common import NodeInputError
 from guidance_zoo.nodes.linear_ag import LinearAdaptiveGuidance
 
@@ -66,9 +67,23 @@ def test_linear_ag_is_finite_in_fp16_and_repeats_exactly():
     torch.testing.assert_close(tm.ksample(model, "sd15", cfg=12.0, steps=5), first, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("bad", [dict(warmup_steps=1), dict(warmup_steps=0, coefficients="1,0,0"),
+@pytest.mark.parametrize("bad", [dict(warmup_steps=1), dict(warmup_steps=1, coefficients="1,0,0"),
+                                 dict(coefficients="1e30, 0, 0"), dict(coefficients="1, -11, 0"),
                                  dict(coefficients="1, 2"), dict(coefficients="a b c"),
                                  dict(coefficients="1, nan, 0")])
 def test_linear_ag_rejects_bad_input_naming_the_node(bad):
     with pytest.raises(NodeInputError, match="LinearAG"):
         patch(tm.make_model("sd15"), **bad)
+
+
+def test_linear_ag_widget_minimum_is_accepted_at_run_time():
+    warmup = next(i for i in LinearAdaptiveGuidance.define_schema().inputs if i.id == "warmup_steps")
+    assert torch.isfinite(tm.ksample(patch(tm.make_model("sd15"), warmup_steps=warmup.min), "sd15", cfg=CFG,
+                                     steps=4)).all()
+
+
+def test_linear_ag_stops_a_run_whose_estimate_is_not_finite():
+    model = tm.make_model("sd15").clone()
+    LinearAG(2, [(1e38, 1e38, 1e38)]).install(model)
+    with pytest.raises(RuntimeError, match=r"LinearAG \(Guidance Zoo\): the uncond estimate .* is not finite"):
+        tm.ksample(model, "sd15", cfg=CFG, steps=4)
