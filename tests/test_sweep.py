@@ -1,0 +1,189 @@
+"""The sweep runner (scripts/sweep.py) against two real ComfyUI servers on loopback, on the bundled digits model.
+
+The command runs as users run it (a subprocess); the servers are checked over HTTP (GET /history) for what they
+really ran. The test that kills a server runs last: the pair is not usable after it.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+
+import runtime_paths
+import workflow_format as wf
+from comfy_server import ComfyServer
+
+REPO = runtime_paths.REPO
+SWEEP = os.path.join(REPO, "scripts", "sweep.py")
+DIGITS = os.path.join(REPO, "workflows", "digits_baseline.json")
+FAST = {"KSampler.steps": 3, "Empty Latent (64 x 64 = the digits model's 4x8x8).batch_size": 1}
+TOML_SPEC = """seeds = 2
+[axes]
+method = ["none", "APG", {method = "PAG", scale = 2.0}]
+"KSampler.cfg" = [3.0, 6.0]
+[set]
+"KSampler.steps" = 3
+"Empty Latent (64 x 64 = the digits model's 4x8x8).batch_size" = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def servers():
+    pair = [ComfyServer(extra_args=("--use-pytorch-cross-attention",)).launch() for _ in range(2)]
+    try:
+        yield [s.wait_ready() for s in pair]
+    finally:
+        for s in pair:
+            s.stop()
+
+
+def sweep(*args, wait: bool = True):
+    """Run the command; (returncode, stdout, stderr), or the Popen when wait is False."""
+    cmd = [sys.executable, SWEEP, *map(str, args)]
+    if not wait:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    return done.returncode, done.stdout, done.stderr
+
+
+def write_spec(tmp_path, spec: dict, name: str = "spec.json") -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(spec))
+    return str(path)
+
+
+def records(out) -> list[dict]:
+    with open(os.path.join(out, "manifest.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def server_prompt(server, prompt_id: str) -> dict:
+    """The API prompt a server really ran (from its history)."""
+    return server.get_json(f"/history/{prompt_id}")[prompt_id]["prompt"][2]
+
+
+def test_digits_sweep_on_two_servers(servers, tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(TOML_SPEC)
+    out = tmp_path / "out"
+    rc, stdout, stderr = sweep(DIGITS, spec, "--server", servers[0].url, "--server", servers[1].url, "--out", out)
+    assert rc == 0, stdout + stderr
+    rows = records(out)
+    assert len(rows) == 12 and all(r["status"] == "ok" for r in rows), rows
+    assert {r["server"] for r in rows} == {s.url for s in servers}
+    assert all(r["steps"] == 3 for r in rows), "progress events from the websocket count the sampler steps"
+    for r in rows:
+        assert len(r["files"]) == 1 and Image.open(out / r["files"][0]).size == (64, 64)
+        assert 0.0 <= r["metrics"]["digit_acc"] <= 1.0 and "clip_high" in r["metrics"]
+        by_url = {s.url: s for s in servers}
+        ran = server_prompt(by_url[r["server"]], r["prompt_id"])
+        kinds = [n["class_type"] for n in ran.values()]
+        method = r["values"]["method"]
+        want = {"none": [], "APG": ["GuidanceZooAPG"]}.get(method if isinstance(method, str) else "",
+                                                            ["GuidanceZooPAG"])
+        assert [k for k in kinds if k in ("GuidanceZooAPG", "GuidanceZooPAG")] == want
+        sampler = next(n for n in ran.values() if n["class_type"] == "KSampler")
+        values = r["values"]
+        assert (sampler["inputs"]["cfg"], sampler["inputs"]["seed"]) == (values["KSampler.cfg"], values["seed"])
+        if want:
+            assert sampler["inputs"]["model"][0] != "1", "the method node sits between the loader and the sampler"
+    with open(out / "results.csv") as f:
+        lines = f.read().splitlines()
+    assert len(lines) == 13 and "digit_acc" in lines[0] and "method" in lines[0]
+    grid = Image.open(out / "grid_method_x_KSampler.cfg.png")
+    assert grid.width > 2 * 192 and grid.height > 2 * 3 * 48, grid.size  # 3 rows x 2 columns, 2 seed pages
+    assert sorted(p.name for p in out.glob("grid_*.png")) == [
+        "grid_KSampler.cfg_x_seed.png", "grid_method_x_KSampler.cfg.png", "grid_method_x_seed.png"]
+
+
+def test_api_format_workflow_and_method_setting_axis(servers, tmp_path):
+    api = tmp_path / "digits_api.json"
+    api.write_text(json.dumps(wf.ui_to_api(wf.load_workflow(DIGITS), servers[0].object_info())))
+    spec = write_spec(tmp_path, {"axes": {"method": ["APG"], "method.momentum": [0.0, -0.5]}, "set": FAST,
+                                 "seeds": [5]})
+    out = tmp_path / "out"
+    rc, stdout, stderr = sweep(api, spec, "--server", servers[0].url, "--out", out)
+    assert rc == 0, stdout + stderr
+    rows = records(out)
+    assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
+    momenta = sorted(next(n["inputs"]["momentum"] for n in server_prompt(servers[0], r["prompt_id"]).values()
+                          if n["class_type"] == "GuidanceZooAPG") for r in rows)
+    assert momenta == [-0.5, 0.0]
+
+
+@pytest.mark.parametrize("axes, message", [
+    ({"NoSuchNode.cfg": [1.0]}, "axis 'NoSuchNode.cfg': no node with id, title or type 'NoSuchNode'"),
+    ({"KSampler.cfgg": [1.0]}, "axis 'KSampler.cfgg': node 5 (KSampler) has no input 'cfgg'"),
+    ({"KSampler.cfg": ["high"]}, "axis 'KSampler.cfg': 'cfg' takes a FLOAT, got 'high'"),
+    ({"KSampler.steps": [2.5]}, "axis 'KSampler.steps': 'steps' takes an INT, got 2.5"),
+    ({"method": ["APG", "NoSuchMethod"]}, "unknown method 'NoSuchMethod' (methods: none, "),
+    ({"method": ["NAG"]}, "method NAG needs its input 'negative' (CONDITIONING) connected"),
+    ({"method": ["APG"], "method.nope": [1]}, "axis 'method.nope': none of the methods has an input 'nope'"),
+])
+def test_bad_spec_one_clear_line_nothing_queued(servers, tmp_path, axes, message):
+    before = len(servers[0].get_json("/history"))
+    rc, stdout, stderr = sweep(DIGITS, write_spec(tmp_path, {"axes": axes}), "--server", servers[0].url,
+                               "--out", tmp_path / "out")
+    assert rc == 2 and stderr.strip().startswith("error: ") and len(stderr.strip().splitlines()) == 1, stderr
+    assert message in stderr, stderr
+    assert len(servers[0].get_json("/history")) == before and not (tmp_path / "out").exists()
+
+
+def test_unreachable_server_and_bad_spec_file(servers, tmp_path):
+    from comfy_server import free_port
+    url = f"http://127.0.0.1:{free_port()}"
+    rc, _, stderr = sweep(DIGITS, write_spec(tmp_path, {"axes": {"KSampler.cfg": [2.0]}}), "--server",
+                          servers[0].url, "--server", url)
+    assert rc == 2 and stderr.strip() == f"error: server {url}: unreachable ([Errno 111] Connection refused)", stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[axes]\n'KSampler.cfg' = 3\n")
+    rc, _, stderr = sweep(DIGITS, bad, "--server", servers[0].url)
+    assert rc == 2 and "axis 'KSampler.cfg': needs a non-empty list of values, got 3" in stderr, stderr
+
+
+def wait_for_records(out, count: int, proc, limit: float = 300.0) -> None:
+    t0 = time.time()
+    while not (os.path.exists(out / "manifest.jsonl") and len(records(out)) >= count):
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() - t0 < limit, "the sweep made no progress"
+        time.sleep(0.1)
+
+
+def test_resume_after_ctrl_c_runs_only_the_missing_cells(servers, tmp_path):
+    spec = write_spec(tmp_path, {"axes": {"KSampler.cfg": [2.0, 4.0, 6.0]}, "set": FAST, "seeds": [21, 22]})
+    out = tmp_path / "out"
+    proc = sweep(DIGITS, spec, "--server", servers[0].url, "--out", out, "--window", "1", wait=False)
+    wait_for_records(out, 2, proc)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "continue with --resume" in stdout, stdout + stderr
+    first = records(out)
+    assert 2 <= len(first) < 6
+    rc, stdout, stderr = sweep(DIGITS, spec, "--server", servers[0].url, "--out", out, "--resume")
+    assert rc == 0, stdout + stderr
+    assert f"6 cells, {len(first)} finished before, {6 - len(first)} to run" in stdout
+    rows = records(out)
+    assert rows[:len(first)] == first and len(rows) == 6 and len({r["key"] for r in rows}) == 6
+    assert all(r["status"] == "ok" for r in rows)
+    rc, stdout, _ = sweep(DIGITS, spec, "--server", servers[0].url, "--out", out)
+    assert rc == 2, "a finished folder is not overwritten without --resume"
+
+
+def test_killed_server_cells_finish_on_the_other(servers, tmp_path):
+    spec = write_spec(tmp_path, {"axes": {"KSampler.cfg": [2.0, 3.0, 4.0, 5.0]}, "set": FAST, "seeds": [31, 32]})
+    out = tmp_path / "out"
+    victim, survivor = servers
+    proc = sweep(DIGITS, spec, "--server", victim.url, "--server", survivor.url, "--out", out, wait=False)
+    wait_for_records(out, 1, proc)
+    os.killpg(victim.proc.pid, signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stdout + stderr
+    rows = records(out)
+    assert len(rows) == 8 and all(r["status"] == "ok" for r in rows)
+    moved = [r for r in rows if victim.url in r["tried"]]
+    assert moved and all(r["server"] == survivor.url for r in moved), rows
+    assert f"server {victim.url} dropped" in stderr
