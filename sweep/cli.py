@@ -16,6 +16,7 @@ import queue
 import sys
 import time
 
+from . import metrics
 from .dispatch import Dispatcher, NoServerLeft
 from .graph import SpecError
 from .progress import Progress
@@ -115,6 +116,7 @@ def run(args) -> int:
     done_before = sum(1 for c in cells if c.key in finished)
     print(f"{len(cells)} cells, {done_before} finished before, {sum(len(j.cells) for j in jobs)} to run on "
           f"{len(remotes)} server(s); output in {out_dir}", flush=True)
+    metrics.prepare([j.prompt for j in jobs])
     progress = Progress(len(cells))
     progress.done = done_before
     t0 = time.time()

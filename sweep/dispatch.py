@@ -55,30 +55,33 @@ class Dispatcher:
         return sum(len(r.inflight) for r in self.remotes if r.alive)
 
     def _next_job(self, remote: Remote) -> Job | None:
-        """The first pending job not yet tried on this server, else the first one."""
+        """The first pending job not yet tried on this server, or one that every other live server has tried."""
         for job in self.pending:
-            if remote.url not in job.tried:
+            others = [r for r in self.remotes if r is not remote and r.alive and r.url not in job.tried]
+            if remote.url not in job.tried or not others:
                 self.pending.remove(job)
                 return job
-        return self.pending.popleft() if self.pending else None
+        return None
 
     def _fill(self) -> None:
         """Queue jobs on every live server until its window is full."""
         for remote in self.remotes:
             while remote.alive and len(remote.inflight) < self.window and self.pending:
                 job = self._next_job(remote)
+                if job is None:
+                    break
                 job.attempts += 1
                 try:
                     prompt_id = remote.client.queue_prompt(job.prompt)
                 except PromptRejected as error:
                     if error.status >= 500:
                         self._lost(remote, f"POST /prompt: {error}", [job])
-                        continue
+                        break
                     self._record(job, remote, None, "error", error.summary(), 0.0, [])
                     continue
                 except (ServerError, OSError) as error:
                     self._lost(remote, f"POST /prompt: {error}", [job])
-                    continue
+                    break
                 remote.inflight[prompt_id] = Running(job, time.time())
 
     def _drain(self, wait: float) -> None:
@@ -90,7 +93,7 @@ class Dispatcher:
         while True:
             if kind == "lost":
                 if remote.alive:
-                    self._lost(remote, data["reason"], [r.job for r in remote.inflight.values()])
+                    self._lost(remote, data["reason"])
             elif remote.alive:
                 finished = remote.on_event(kind, data)
                 if finished:
@@ -110,13 +113,14 @@ class Dispatcher:
                     remote.cancel([prompt_id])
                     del remote.inflight[prompt_id]
                     running.job.tried.append(remote.url)
-                    self._retry(running.job, f"timed out after {self.timeout:.0f} s on {remote.url}")
+                    self._retry(running.job, f"timed out after {self.timeout:g} s on {remote.url}")
                     continue
                 self._finish(remote, prompt_id, quiet=True)
 
-    def _lost(self, remote: Remote, reason: str, jobs: list[Job]) -> None:
-        """A server failed: stop using it and retry its jobs elsewhere."""
+    def _lost(self, remote: Remote, reason: str, extra: tuple = ()) -> None:
+        """A server failed: stop using it and retry its jobs in flight (and `extra`, not sent) elsewhere."""
         remote.alive, remote.reason = False, reason
+        jobs = [r.job for r in remote.inflight.values()] + list(extra)
         remote.inflight.clear()
         if self.progress:
             self.progress.note(f"server {remote.url} dropped ({reason.splitlines()[0]}); "
@@ -152,8 +156,9 @@ class Dispatcher:
                 return
             images = [remote.client.view(image) for image in result.images()]
         except (ServerError, OSError, ValueError) as error:
-            remote.inflight.pop(prompt_id, None)
-            self._lost(remote, f"fetching results: {error}", [running.job, *(r.job for r in remote.inflight.values())])
+            if prompt_id not in remote.inflight:
+                remote.inflight[prompt_id] = running
+            self._lost(remote, f"fetching results: {error}")
             return
         files = self._save(running.job, images)
         remote.done += 1

@@ -3,13 +3,14 @@
 - sat: mean HSV saturation (0..1); clip_low / clip_high: fraction of channel values at 0 / at 255 (blown-out
   shadows / highlights, what oversaturation at a high cfg looks like);
 - on a digits graph (Digit Prompt + Digits Decode), digit_acc: the fraction of the cell's images that the
-  benchmark's classifier (an RBF SVC on the real digits, nodes/digits_model.py) reads as the digit asked for.
+  benchmark's classifier (the RBF SVC on the real digits of nodes/digits_model.py; its decision function,
+  without the probability calibration the benchmark also fits) reads as the digit asked for.
   It needs scikit-learn and torch (ComfyUI's venv has both); without them the digits metric is left out.
 """
 import importlib.util
 import io
 import os
-import warnings
+import threading
 
 from PIL import Image, ImageStat
 
@@ -17,6 +18,7 @@ PACK = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIGIT_PROMPT = "GuidanceZooDigitPrompt"
 DIGITS_DECODE = "GuidanceZooDigitsDecode"
 _classifier = {}
+_lock = threading.Lock()
 
 
 def image_stats(data: bytes) -> dict:
@@ -48,16 +50,22 @@ def _digits_model():
 
 
 def digit_classifier():
-    """(digits_model module, fitted classifier), built once per process; None without torch/scikit-learn."""
-    if "model" not in _classifier:
-        try:
-            dm = _digits_model()
-            with warnings.catch_warnings():  # scikit-learn 1.9 deprecates SVC(probability=True); predict is kept
-                warnings.simplefilter("ignore", FutureWarning)
-                _classifier["model"] = (dm, dm.classifier())
-        except ImportError:
-            _classifier["model"] = None
+    """(digits_model module, fitted classifier), built once per process (thread-safe, so it can be built in the
+    background while the first cells run); None without torch/scikit-learn."""
+    with _lock:
+        if "model" not in _classifier:
+            try:
+                dm = _digits_model()
+                _classifier["model"] = (dm, dm.classifier(probability=False))
+            except ImportError:
+                _classifier["model"] = None
     return _classifier["model"]
+
+
+def prepare(prompts: list[dict]) -> None:
+    """Start building the digits classifier in the background if any prompt is a digits graph."""
+    if any(asked_digit(p) is not None for p in prompts):
+        threading.Thread(target=digit_classifier, name="digits classifier", daemon=True).start()
 
 
 def read_digit(data: bytes, dm, svc) -> int:
