@@ -22,7 +22,7 @@ from .graph import SpecError
 from .progress import Progress
 from .remote import Job, Remote
 from .results import Manifest, write_csv
-from .servers import check_servers, start_local
+from .servers import check_node_types, object_infos, start_local
 from .cells import make_cells
 from .spec import describe_cell, grid_pairs, load_spec
 from .grid import grid_png
@@ -100,9 +100,9 @@ def run(args) -> int:
     """The sweep with servers up; returns the exit status."""
     events = queue.Queue()
     remotes = [Remote(url, events) for url in args.server]
-    object_info = check_servers(remotes)
-    dims, cells, pairs = prepare(args, object_info)
-    check_servers(remotes, {n["class_type"] for c in cells for n in c.prompt.values()})
+    infos = object_infos(remotes)
+    dims, cells, pairs = prepare(args, infos[0])
+    check_node_types(remotes, infos, {n["class_type"] for c in cells for n in c.prompt.values()})
     if args.dry_run:
         return dry_run(cells)
     stem = os.path.splitext(os.path.basename(args.workflow))[0]
@@ -121,7 +121,8 @@ def run(args) -> int:
     progress.done = done_before
     t0 = time.time()
     for remote in remotes:
-        remote.connect()
+        if problem := remote.connect():
+            progress.note(problem)
     try:
         Dispatcher(remotes, events, manifest, out_dir, args.window, args.timeout, args.attempts, progress).run(jobs)
         status = 0

@@ -77,7 +77,7 @@ class Dispatcher:
                     if error.status >= 500:
                         self._lost(remote, f"POST /prompt: {error}", [job])
                         break
-                    self._record(job, remote, None, "error", error.summary(), 0.0, [])
+                    self._record(job, remote, None, "error", error.summary())
                     continue
                 except (ServerError, OSError) as error:
                     self._lost(remote, f"POST /prompt: {error}", [job])
@@ -115,7 +115,7 @@ class Dispatcher:
                     running.job.tried.append(remote.url)
                     self._retry(running.job, f"timed out after {self.timeout:g} s on {remote.url}")
                     continue
-                self._finish(remote, prompt_id, quiet=True)
+                self._finish(remote, prompt_id)
 
     def _lost(self, remote: Remote, reason: str, extra: tuple = ()) -> None:
         """A server failed: stop using it and retry its jobs in flight (and `extra`, not sent) elsewhere."""
@@ -132,12 +132,12 @@ class Dispatcher:
     def _retry(self, job: Job, reason: str) -> None:
         """Queue a job again, or record it as failed after max_attempts."""
         if job.attempts >= self.max_attempts:
-            self._record(job, None, None, "failed", f"gave up after {job.attempts} attempts; last: {reason}", 0.0, [])
+            self._record(job, None, None, "failed", f"gave up after {job.attempts} attempts; last: {reason}")
         else:
             self.pending.appendleft(job)
 
-    def _finish(self, remote: Remote, prompt_id: str, quiet: bool = False) -> None:
-        """Fetch a finished prompt's history and images; record it. quiet: a poll (not finished is fine)."""
+    def _finish(self, remote: Remote, prompt_id: str) -> None:
+        """Fetch a prompt's history; if it has finished, its images, and record it."""
         running = remote.inflight.get(prompt_id)
         if running is None:
             return
@@ -149,10 +149,8 @@ class Dispatcher:
             result = PromptResult(prompt_id, status, entry.get("outputs", {}),
                                   [tuple(m[:2]) for m in status.get("messages", [])])
             del remote.inflight[prompt_id]
-            seconds = round(time.time() - running.sent, 3)
             if not result.ok:
-                self._record(running.job, remote, prompt_id, "error", result.error_message, seconds, [],
-                             steps=running.maximum)
+                self._record(running.job, remote, prompt_id, "error", result.error_message, running=running)
                 return
             images = [remote.client.view(image) for image in result.images()]
         except (ServerError, OSError, ValueError) as error:
@@ -162,8 +160,8 @@ class Dispatcher:
             return
         files = self._save(running.job, images)
         remote.done += 1
-        self._record(running.job, remote, prompt_id, "ok", "", seconds, files, cell_metrics(running.job.prompt, images),
-                     running.maximum)
+        self._record(running.job, remote, prompt_id, "ok", "", files, cell_metrics(running.job.prompt, images),
+                     running)
 
     def _save(self, job: Job, images: list[bytes]) -> list[str]:
         """Write a job's images into the output folder, named by its (first) cell."""
@@ -175,12 +173,17 @@ class Dispatcher:
             names.append(name)
         return names
 
-    def _record(self, job: Job, remote, prompt_id, status, error, seconds, files, metrics=None, steps=0) -> None:
-        """Append a job's manifest line (for all its cells) and keep it for the grid and CSV; steps: the sampler
-        steps its websocket progress events counted."""
+    def _record(self, job: Job, remote, prompt_id, status, error, files=(), metrics=None,
+                running: Running | None = None) -> None:
+        """Append a job's manifest line (for all its cells) and keep it for the grid and CSV. seconds: from POST
+        to done; run_seconds: from the server starting it; steps: the sampler steps its progress events counted."""
+        now = time.time()
+        seconds = round(now - running.sent, 3) if running else 0.0
+        run_seconds = round(now - running.started, 3) if running and running.started else None
         record = {"key": job.key, "cells": [c.name for c in job.cells], "values": job.cells[0].values,
                   "status": status, "error": error, "server": remote.url if remote else "", "prompt_id": prompt_id,
-                  "seconds": seconds, "steps": steps, "attempts": job.attempts, "tried": job.tried, "files": files,
+                  "seconds": seconds, "run_seconds": run_seconds, "steps": running.maximum if running else 0,
+                  "attempts": job.attempts, "tried": job.tried, "files": list(files),
                   "metrics": metrics or {}, "finished_at": round(time.time(), 3)}
         self.manifest.append(record)
         self.records[job.key] = record

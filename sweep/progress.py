@@ -43,7 +43,7 @@ class Progress:
         steps = f"{running[0].value}/{running[0].maximum} steps" if running and running[0].maximum else "waiting"
         fraction = running[0].value / running[0].maximum if running and running[0].maximum else 0.0
         name = running[0].job.cells[0].name if running else ""
-        return f"{remote.url} {bar(fraction, 16)} {steps}, {len(remote.inflight)} queued, {remote.done} done {name}"
+        return f"{remote.url} {bar(fraction, 16)} {steps}, {len(remote.inflight)} in flight, {remote.done} done {name}"
 
     def draw(self, remotes: list, final: bool = False) -> None:
         """Redraw the bars (at most 5 times a second) on a terminal."""

@@ -43,12 +43,16 @@ class Remote:
         self.done = 0
         self.ws: WebSocket | None = None
 
-    def connect(self, timeout: float = 10.0) -> None:
-        """Open the event stream (raises OSError if the server cannot be reached) and start reading it."""
+    def connect(self, timeout: float = 10.0) -> str:
+        """Open the event stream and start reading it; '' or why there is none (then only polling sees results)."""
         ws_url = f"{self.url}/ws?clientId={self.client.client_id}"
-        self.ws = WebSocket.connect(ws_url, timeout=timeout)
+        try:
+            self.ws = WebSocket.connect(ws_url, timeout=timeout)
+        except (OSError, WebSocketError) as error:
+            return f"{self.url}: no websocket ({error}); results by polling, no step progress"
         self.ws.sock.settimeout(None)
         threading.Thread(target=self._read_events, name=f"events {self.url}", daemon=True).start()
+        return ""
 
     def _read_events(self) -> None:
         """Forward every JSON event; a broken stream is reported once as 'lost'."""

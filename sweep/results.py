@@ -5,6 +5,8 @@ import json
 import os
 import threading
 
+from .spec import METHOD, value_label
+
 MANIFEST = "manifest.jsonl"
 CSV = "results.csv"
 FINISHED = ("ok", "error")  # a node error is an answer too: --resume does not run it again
@@ -47,19 +49,19 @@ def write_csv(out_dir: str, cells: list, records: dict) -> str:
     """results.csv: per cell its axis values, status, server, timings, files and metrics."""
     metric_keys = sorted({k for r in records.values() for k in (r.get("metrics") or {})})
     axes = list(cells[0].values) if cells else []
-    header = ["cell", "name", *axes, "status", "error", "server", "prompt_id", "seconds", "attempts", "files",
-              *metric_keys]
+    header = ["cell", "name", *axes, "status", "error", "server", "prompt_id", "seconds", "run_seconds",
+              "attempts", "files", *metric_keys]
     path = os.path.join(out_dir, CSV)
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         for cell in cells:
             r = records.get(cell.key, {})
-            values = [json.dumps(cell.values[a]) if isinstance(cell.values[a], dict) else cell.values[a]
+            values = [value_label(a, cell.values[a]).removeprefix("method ") if a == METHOD else cell.values[a]
                       for a in axes]
             metrics = r.get("metrics") or {}
             writer.writerow([cell.index, cell.name, *values, r.get("status", "missing"), r.get("error", ""),
                              r.get("server", ""), r.get("prompt_id", ""), r.get("seconds", ""),
-                             r.get("attempts", ""), " ".join(r.get("files", [])),
+                             r.get("run_seconds", ""), r.get("attempts", ""), " ".join(r.get("files", [])),
                              *(metrics.get(k, "") for k in metric_keys)])
     return path

@@ -5,9 +5,8 @@ from .comfy_server import ComfyServer, ServerError, find_comfyui
 from .graph import SpecError
 
 
-def check_servers(remotes: list, needed: set | None = None) -> dict:
-    """GET /object_info of every server (one clear line for one that cannot be reached or lacks a node type
-    the cells use); returns the first server's."""
+def object_infos(remotes: list) -> list[dict]:
+    """GET /object_info of every server; one clear line for a server that cannot be reached."""
     infos = []
     for remote in remotes:
         try:
@@ -15,12 +14,16 @@ def check_servers(remotes: list, needed: set | None = None) -> dict:
         except (ServerError, OSError, ValueError) as error:
             reason = getattr(error, "reason", None) or str(error).splitlines()[0]
             raise SpecError(f"server {remote.url}: unreachable ({reason})") from None
+    return infos
+
+
+def check_node_types(remotes: list, infos: list[dict], needed: set) -> None:
+    """One clear line for a server that lacks a node type the cells use."""
     for remote, info in zip(remotes, infos):
-        missing = sorted((needed or set()) - set(info))
+        missing = sorted(needed - set(info))
         if missing:
             raise SpecError(f"server {remote.url} lacks node types the sweep uses: {', '.join(missing)} "
                             "(is Guidance Zoo, or the workflow's other packs, installed there?)")
-    return infos[0] if infos else {}
 
 
 def start_local(args) -> list[ComfyServer]:

@@ -20,6 +20,7 @@ from comfy_server import ComfyServer
 REPO = runtime_paths.REPO
 SWEEP = os.path.join(REPO, "scripts", "sweep.py")
 DIGITS = os.path.join(REPO, "workflows", "digits_baseline.json")
+DIGITS_APG = os.path.join(REPO, "workflows", "digits_apg.json")
 FAST = {"KSampler.steps": 2, "Empty Latent (64 x 64 = the digits model's 4x8x8).batch_size": 1}
 TOML_SPEC = """seeds = 2
 [axes]
@@ -100,19 +101,21 @@ def test_digits_sweep_on_two_servers(servers, tmp_path):
         "grid_KSampler.cfg_x_seed.png", "grid_method_x_KSampler.cfg.png", "grid_method_x_seed.png"]
 
 
-def test_api_format_workflow_and_method_setting_axis(servers, tmp_path):
-    api = tmp_path / "digits_api.json"
-    api.write_text(json.dumps(wf.ui_to_api(wf.load_workflow(DIGITS), servers[0].object_info())))
-    spec = write_spec(tmp_path, {"axes": {"method": ["APG"], "method.momentum": [0.0, -0.5]}, "set": FAST,
+def test_api_format_workflow_method_swapped_removed_and_set(servers, tmp_path):
+    api = tmp_path / "digits_apg_api.json"
+    api.write_text(json.dumps(wf.ui_to_api(wf.load_workflow(DIGITS_APG), servers[0].object_info())))
+    spec = write_spec(tmp_path, {"axes": {"method": ["none", "APG", "PAG"], "method.momentum": [0.0]}, "set": FAST,
                                  "seeds": [5]})
     out = tmp_path / "out"
     rc, stdout, stderr = sweep(api, spec, "--server", servers[0].url, "--out", out)
     assert rc == 0, stdout + stderr
-    rows = records(out)
-    assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
-    momenta = sorted(next(n["inputs"]["momentum"] for n in server_prompt(servers[0], r["prompt_id"]).values()
-                          if n["class_type"] == "GuidanceZooAPG") for r in rows)
-    assert momenta == [-0.5, 0.0]
+    rows = {r["values"]["method"]: r for r in records(out)}
+    assert sorted(rows) == ["APG", "PAG", "none"] and all(r["status"] == "ok" for r in rows.values())
+    ran = {m: server_prompt(servers[0], r["prompt_id"]) for m, r in rows.items()}
+    assert ran["none"]["5"]["inputs"]["model"] == ["1", 0] and "4" not in ran["none"], "none removes the APG node"
+    assert ran["APG"]["4"]["class_type"] == "GuidanceZooAPG" and ran["APG"]["4"]["inputs"]["momentum"] == 0.0
+    assert ran["PAG"]["4"]["class_type"] == "GuidanceZooPAG" and "momentum" not in ran["PAG"]["4"]["inputs"]
+    assert ran["PAG"]["5"]["inputs"]["model"] == ["4", 0], "PAG takes the APG node's place"
 
 
 @pytest.mark.parametrize("axes, message", [
