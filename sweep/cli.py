@@ -56,13 +56,18 @@ def parse_args(argv):
     return args
 
 
-def prepare(args, object_info: dict):
-    """(dims, cells, grid pairs) of the sweep; SpecError/WorkflowError on bad input."""
+def read_inputs(args) -> tuple[dict, dict]:
+    """The workflow and the spec files (checked before any server is started or asked)."""
     try:
         workflow = load_workflow(args.workflow)
     except (OSError, ValueError) as error:
         raise WorkflowError(f"workflow {args.workflow}: {error}") from None
-    spec = load_spec(args.spec)
+    return workflow, load_spec(args.spec)
+
+
+def prepare(args, object_info: dict):
+    """(dims, cells, grid pairs) of the sweep; SpecError/WorkflowError on bad input."""
+    workflow, spec = read_inputs(args)
     dims, cells = make_cells(spec, ui_to_api(workflow, object_info), object_info)
     return dims, cells, grid_pairs(spec, dims)
 
@@ -148,6 +153,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     local = []
     try:
+        read_inputs(args)
         if not args.server:
             local = start_local(args)
             args.server = [s.url for s in local]

@@ -146,6 +146,8 @@ def test_unreachable_server_and_bad_spec_file(servers, tmp_path):
     bad.write_text("[axes]\n'KSampler.cfg' = 3\n")
     rc, _, stderr = sweep(DIGITS, bad, "--server", servers[0].url)
     assert rc == 2 and "axis 'KSampler.cfg': needs a non-empty list of values, got 3" in stderr, stderr
+    rc, _, stderr = sweep(tmp_path / "missing.json", bad)  # no --server: checked before a local server starts
+    assert rc == 2 and stderr.startswith("error: workflow ") and "No such file" in stderr, stderr
 
 
 def wait_for_records(out, count: int, proc, limit: float = 300.0) -> None:
