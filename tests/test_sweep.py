@@ -150,6 +150,22 @@ def test_unreachable_server_and_bad_spec_file(servers, tmp_path):
     assert rc == 2 and stderr.startswith("error: workflow ") and "No such file" in stderr, stderr
 
 
+def test_zipped_axes_dry_run_queues_nothing(servers, tmp_path):
+    spec = write_spec(tmp_path, {"axes": {"KSampler.cfg": [3.0, 9.0], "KSampler.steps": [4, 8], "2.digit": ["1", "7"]},
+                                 "zip": [["KSampler.cfg", "KSampler.steps"]]})
+    before = len(servers[0].get_json("/history"))
+    rc, stdout, stderr = sweep(DIGITS, spec, "--server", servers[0].url, "--dry-run")
+    assert rc == 0, stderr
+    cells = [line for line in stdout.splitlines() if line.startswith("000")]
+    assert cells == ["0000_cfg-3_steps-4_digit-1: cfg 3 | steps 4 | digit 1",
+                     "0001_cfg-3_steps-4_digit-7: cfg 3 | steps 4 | digit 7",
+                     "0002_cfg-9_steps-8_digit-1: cfg 9 | steps 8 | digit 1",
+                     "0003_cfg-9_steps-8_digit-7: cfg 9 | steps 8 | digit 7"], stdout
+    first = json.loads(stdout.split("API prompt:\n", 1)[1])
+    assert (first["5"]["inputs"]["cfg"], first["5"]["inputs"]["steps"], first["2"]["inputs"]["digit"]) == (3.0, 4, "1")
+    assert len(servers[0].get_json("/history")) == before
+
+
 def wait_for_records(out, count: int, proc, limit: float = 300.0) -> None:
     t0 = time.time()
     while not (os.path.exists(out / "manifest.jsonl") and len(records(out)) >= count):
