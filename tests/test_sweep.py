@@ -177,11 +177,15 @@ def wait_for_records(out, count: int, proc, limit: float = 300.0) -> None:
 def test_resume_after_ctrl_c_runs_only_the_missing_cells(servers, tmp_path):
     spec = write_spec(tmp_path, {"axes": {"KSampler.cfg": [2.0, 4.0]}, "set": FAST, "seeds": [21, 22]})
     out = tmp_path / "out"
-    proc = sweep(DIGITS, spec, "--server", servers[0].url, "--out", out, "--window", "1", wait=False)
+    proc = sweep(DIGITS, spec, "--server", servers[0].url, "--out", out, "--window", "2", wait=False)
     wait_for_records(out, 1, proc)
+    t0 = time.time()
+    while not servers[0].get_json("/queue")["queue_pending"] and time.time() - t0 < 60:
+        time.sleep(0.05)  # Ctrl-C while one cell runs and the next waits in the server's queue
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "continue with --resume" in stdout, stdout + stderr
+    assert servers[0].get_json("/queue")["queue_pending"] == [], "Ctrl-C takes the sweep's queued prompt back"
     first = records(out)
     assert 1 <= len(first) < 4
     rc, stdout, stderr = sweep(DIGITS, spec, "--server", servers[0].url, "--out", out, "--resume")
