@@ -115,7 +115,7 @@ class Dispatcher:
                     running.job.tried.append(remote.url)
                     self._retry(running.job, f"timed out after {self.timeout:g} s on {remote.url}")
                     continue
-                self._finish(remote, prompt_id)
+                self._finish(remote, prompt_id, defer=remote.ws is not None)
 
     def _lost(self, remote: Remote, reason: str, extra: tuple = ()) -> None:
         """A server failed: stop using it and retry its jobs in flight (and `extra`, not sent) elsewhere."""
@@ -136,8 +136,9 @@ class Dispatcher:
         else:
             self.pending.appendleft(job)
 
-    def _finish(self, remote: Remote, prompt_id: str) -> None:
-        """Fetch a prompt's history; if it has finished, its images, and record it."""
+    def _finish(self, remote: Remote, prompt_id: str, defer: bool = False) -> None:
+        """Fetch a prompt's history; if it has finished, its images, and record it. defer: a poll of a server with
+        an event stream finishes it only on the next poll (its last progress events may still be on the way)."""
         running = remote.inflight.get(prompt_id)
         if running is None:
             return
@@ -145,6 +146,9 @@ class Dispatcher:
             entry = remote.client.get_json(f"/history/{prompt_id}", timeout=30).get(prompt_id)
             status = (entry or {}).get("status", {})
             if not entry or status.get("status_str") not in ("success", "error"):
+                return
+            if defer and running.seen_done is None:
+                running.seen_done = time.time()
                 return
             result = PromptResult(prompt_id, status, entry.get("outputs", {}),
                                   [tuple(m[:2]) for m in status.get("messages", [])])

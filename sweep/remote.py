@@ -30,6 +30,7 @@ class Running:
     started: float | None = None
     value: int = 0
     maximum: int = 0
+    seen_done: float | None = None  # when a history poll first found it done (its events may still be on the way)
 
 
 class Remote:
