@@ -30,11 +30,12 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 
 import standins  # noqa: E402
 import workflow_format as wf  # noqa: E402
 from comfy_server import ComfyServer, ServerError  # noqa: E402
+from guidance_zoo.sweep.grid import font as _font, wrap as _wrap  # noqa: E402  (the pack, registered by wf)
 
 SAMPLERS = ("KSampler", "KSamplerAdvanced")
 OUR_PREFIX = "GuidanceZoo"
@@ -67,25 +68,6 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return "(default)" if value == "" else str(value)
-
-
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1
-        return ImageFont.load_default()
-
-
-def _wrap(draw, text: str, font, width: int) -> list[str]:
-    lines, line = [], ""
-    for word in text.split(" "):
-        trial = f"{line} {word}".strip()
-        if draw.textlength(trial, font=font) <= width or not line:
-            line = trial
-        else:
-            lines.append(line)
-            line = word
-    return lines + ([line] if line else [])
 
 
 def _draw_title(draw, title_lines: list[str], pad: int, line_h: int, small) -> None:

@@ -9,11 +9,10 @@ PACKAGE = "guidance_zoo"
 
 
 def comfyui_path() -> str:
-    """COMFYUI_PATH if set, else the tree beside the running venv (.runtime/<version>/ComfyUI, setup_runtime.sh)."""
-    path = os.environ.get("COMFYUI_PATH") or os.path.join(os.path.dirname(sys.prefix), "ComfyUI")
-    if not os.path.isfile(os.path.join(path, "comfy", "samplers.py")):
-        raise RuntimeError(f"no ComfyUI at {path}: run scripts/setup_runtime.sh or set COMFYUI_PATH")
-    return path
+    """The ComfyUI tree (COMFYUI_PATH, the one the pack is installed in, or the one beside the running venv)."""
+    register_pack()
+    from guidance_zoo.sweep.comfy_server import find_comfyui
+    return find_comfyui()
 
 
 def runtime_python(version: str) -> str | None:
@@ -28,14 +27,14 @@ def runtime_python(version: str) -> str | None:
 
 
 def register_pack() -> None:
-    """Import the repo as the package `guidance_zoo`, whatever the checkout's folder is called."""
+    """Import the repo as the package `guidance_zoo`, whatever the checkout's folder is called (the shipped
+    scripts/sweep.py does it for the sweep runner; its function is used here)."""
     if PACKAGE in sys.modules:
         return
-    spec = importlib.util.spec_from_file_location(PACKAGE, os.path.join(REPO, "__init__.py"),
-                                                  submodule_search_locations=[REPO])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[PACKAGE] = module
-    spec.loader.exec_module(module)
+    spec = importlib.util.spec_from_file_location("guidance_zoo_launcher", os.path.join(REPO, "scripts", "sweep.py"))
+    launcher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launcher)
+    launcher.register_pack()
 
 
 def use_comfyui() -> None:

@@ -25,10 +25,7 @@ def loaded():
 
 @pytest.fixture(scope="module")
 def classifier():
-    from sklearn.svm import SVC
-    images, labels = dm.load_digits()
-    real = dm.images_to_pixels(images).reshape(len(labels), -1).numpy()
-    return SVC(C=10.0, gamma="scale").fit(real, labels.numpy())
+    return dm.classifier(probability=False)
 
 
 def _sample(model, positive, negative, batch, cfg, steps=10, seed=0):
