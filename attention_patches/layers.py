@@ -1,8 +1,9 @@
 """Per-family layer maps: which attention layers a model has, the names users type for them, and our defaults."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
+
+from .layer_spec import parse_spec, quoted
 
 
 @dataclass(frozen=True)
@@ -49,20 +50,17 @@ class LayerMap:
 
     def parse(self, spec: str) -> list[Layer]:
         """Resolve a user layer spec such as 'middle', 'input 4-8', 'double 0-3, single 10', 'output 1:0-2'."""
-        spec = (spec or "").strip() or self.default
         chosen: list[Layer] = []
-        for item in filter(None, (part.strip() for part in spec.split(","))):
-            match = re.fullmatch(r"([a-z_]+)\s*(?:(\d+)(?:\s*-\s*(\d+))?)?\s*(?::\s*(\d+)(?:\s*-\s*(\d+))?)?", item.lower())
-            if not match:
-                raise ValueError(f"cannot read layer '{item}'; write e.g. '{self.default}'")
-            group, a, b, s, t = match.groups()
-            if group not in self.groups():
-                raise ValueError(f"unknown layer group '{group}' for {self.model_name}; this model has: {self.describe()}")
-            hits = [layer for layer in self.layers if layer.group == group
-                    and (a is None or int(a) <= layer.index <= int(b if b is not None else a))
-                    and (s is None or int(s) <= layer.sub <= int(t if t is not None else s))]
+        for item in parse_spec((spec or "").strip() or self.default, self.default):
+            if item.group not in self.groups():
+                raise ValueError(f"unknown layer group {quoted(item.group)} for {self.model_name}; this model has: "
+                                 f"{self.describe()}")
+            hits = [layer for layer in self.layers if layer.group == item.group
+                    and (item.first is None or item.first <= layer.index <= item.last)
+                    and (item.sub_first is None or item.sub_first <= layer.sub <= item.sub_last)]
             if not hits:
-                raise ValueError(f"layer '{item}' does not exist in this {self.model_name} model; it has: {self.describe()}")
+                raise ValueError(f"layer {quoted(item.text)} does not exist in this {self.model_name} model; it has: "
+                                 f"{self.describe()}")
             chosen.extend(layer for layer in hits if layer not in chosen)
         if not chosen:
             raise ValueError(f"no layer selected; this {self.model_name} model has: {self.describe()}")

@@ -33,6 +33,7 @@ import comfy.sampler_helpers
 import comfy.utils
 
 from ..core.pag import additive_mask
+from ..guiders.idle import check_run, round_down
 from ..guiders.run_state import SharedPatch, run_state
 from .hook import (PerturbedPass, chain_replace, heads_first, heads_last, joint_slices, mask_rows,
                    split_attention_args)
@@ -166,12 +167,19 @@ class NegativeContext(SharedPatch):
         finally:
             guider.conds.pop(self.cond_key, None)
 
+    def idle_message(self, sigmas: list[float]) -> str | None:
+        if max(sigmas) >= self.sigma_end:
+            return None
+        return (f"{self.owner}: sigma_end {self.sigma_end:g} is above every step's sigma (highest {max(sigmas):.4g}) "
+                f"of this {len(sigmas)}-step schedule, so it never runs; try sigma_end {round_down(max(sigmas), 3):g}")
+
     def _batch(self, executor, model, conds, x, timestep, model_options):
         state = run_state(model_options, self)
         sampler_conds = state.get("conds")
         if sampler_conds is None:
             raise RuntimeError(f"{self.owner}: the model was called outside a sampler run (no negative prompt); "
                                "sample it through KSampler, SamplerCustom(Advanced) or a CFGGuider")
+        check_run(model_options, self, self.idle_message)
         if float(timestep.min()) < self.sigma_end:
             return executor(model, conds, x, timestep, model_options)
         positive = {c.get("uuid") for c in sampler_conds.get("positive", [])}

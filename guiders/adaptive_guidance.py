@@ -3,6 +3,7 @@ import torch
 
 from ..core.adaptive_guidance import guidance_cosine
 from .combine import CombineRule, Step
+from .idle import is_last_step, warn_once
 from .run_state import run_state
 
 
@@ -26,10 +27,24 @@ class AdaptiveGuidanceRule(CombineRule):
         if switched is None or switched.shape[0] != step.cond.shape[0]:
             switched = torch.zeros(step.cond.shape[0], dtype=torch.bool, device=step.cond.device)
         cosine = guidance_cosine(step.cond, step.uncond)
+        if not bool(switched.all()) and is_last_step(step.model_options, step.sigma):
+            warn_once(step.model_options, self, self.idle_message(state.get("peak"), switched))
+        peak = state.get("peak")
+        state["peak"] = cosine if peak is None or peak.shape != cosine.shape else torch.maximum(peak, cosine)
         switched = switched | (cosine > self.threshold)
         state["switched"] = switched
         cfg = step.uncond + step.scale * (step.cond - step.uncond)
         return torch.where(switched.view((-1,) + (1,) * (cfg.ndim - 1)), step.cond, cfg)
+
+    def idle_message(self, peak: torch.Tensor | None, switched: torch.Tensor) -> str:
+        """The warning of a run that reached its last step with a sample not switched, with a threshold that the
+        slowest sample passed on an earlier step (each sample follows plain CFG until it switches)."""
+        message = (f"{self.name}: cond and uncond did not pass threshold {self.threshold:g} before the last step "
+                   f"of this run, so no uncond pass was saved")
+        if peak is None or peak.shape != switched.shape:
+            return message
+        closest = float(peak[~switched].min())
+        return message + f"; their closest was cosine {closest:.4f}: try threshold {max(closest - 1e-4, 0):.4f}"
 
     def all_switched(self, model_options: dict, sigma) -> bool:
         switched = run_state(model_options, self).get("switched")

@@ -8,9 +8,13 @@ discrete eps/v models (model_sampling.timestep), 1000 * sigma for flow models (F
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import torch
+
 from ..core.cfg_cache import estimate_uncond, frequency_deltas
+from .idle import check_run, listed
 from .main_call import UncondEstimate
 from .schedule import diffusers_timestep
 
@@ -25,6 +29,9 @@ class TimestepRange:
         return self.low < t < self.high
 
 
+NAME = "FasterCache CFG-Cache (Guidance Zoo)"
+
+
 class CFGCache(UncondEstimate):
     """Full cond+uncond on model call 0, every `full_every`-th call and outside `skip_range`; otherwise the uncond
     pass is not run. Deltas live in model-output space (eps, v or flow velocity), per sample and per frame; on each
@@ -37,10 +44,26 @@ class CFGCache(UncondEstimate):
         self.alpha_high, self.high_range = alpha_high, high_range
 
     def estimating(self, step, state):
+        check_run(step.model_options, self, lambda sigmas: self.idle_message(step, sigmas))
         step.t = diffusers_timestep(step.model, step.timestep, step.model_options)
         deltas = state.get("deltas")
         return (self.full_every > 1 and step.call > 0 and step.call % self.full_every != 0 and step.t in self.skip_range
                 and deltas is not None and deltas[0].shape == step.x.shape)
+
+    def idle_message(self, step, sigmas: list[float]) -> str | None:
+        """None when a step (taken as one call each, as with Euler) may skip; else the warning with a
+        skip_below_timestep that lets the latest eligible step skip."""
+        if self.full_every == 1:
+            return None
+        times = [diffusers_timestep(step.model, torch.tensor([s]), step.model_options) for s in sigmas]
+        eligible = [t for i, t in enumerate(times) if i % self.full_every]
+        if any(t in self.skip_range for t in eligible):
+            return None
+        hint = f"try skip_below_timestep {math.floor(min(eligible)) + 1}" if eligible else \
+            "a 1-step run always runs full CFG"
+        return (f"{NAME}: no step of this {len(sigmas)}-step schedule (timesteps {listed(times)}) is below "
+                f"skip_below_timestep {self.skip_range.high:g} between full steps, so no uncond pass is skipped; "
+                f"{hint}")
 
     def observe(self, step, out, state):
         if self.full_every > 1:

@@ -16,6 +16,7 @@ import logging
 import torch
 
 from ..core.linear_ag import linear_estimate, normal_equations, solve_coefficients
+from .idle import is_last_step, warn_once
 from .main_call import UncondEstimate
 
 NAME = "LinearAG (Guidance Zoo)"
@@ -48,7 +49,18 @@ class LinearAG(UncondEstimate):
         step.coefficients = None
         if step.call >= self.warmup and previous is not None:
             step.coefficients = self._coefficients(state, step.call - self.warmup, step.x.shape[0])
+        state["saved"] = state.get("saved", False) or step.coefficients is not None
+        if not state["saved"] and is_last_step(step.model_options, step.sigma):
+            warn_once(step.model_options, self, self.idle_message(step.call + 1))
         return step.coefficients is not None
+
+    def idle_message(self, calls: int) -> str:
+        """The warning of a run whose last call came without a saved uncond pass, with a warm-up that saves one."""
+        least = 1 if self.table is not None else 2
+        hint = f"try warmup_steps {least}" if calls > least else \
+            "give 'coefficients' and warmup_steps 1" if calls > 1 else "a 1-step run has nothing to save"
+        return (f"{NAME}: warmup_steps {self.warmup} covers all {calls} model calls of this run, so no uncond "
+                f"pass was saved; {hint}")
 
     def observe(self, step, out, state):
         cond_out, uncond_out = step.to_output(out[0]), step.to_output(out[1])

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import torch
 
 from ..core.schedules import in_interval, schedule_factor
+from .idle import check_run, listed, round_down, round_up
 
 
 def sampler_position(model_options: dict, sigma) -> tuple[int, int]:
@@ -24,13 +25,31 @@ def progress(model_options: dict, sigma) -> float:
 
 @dataclass(frozen=True)
 class Schedule:
+    """With node set, a run none of whose steps is inside the interval logs one warning naming the bound to move."""
     kind: str = "constant"
     floor: float = 0.0
     sigma_low: float = 0.0
     sigma_high: float = 1000.0
+    node: str = ""
 
     def active(self, model_options: dict, sigma) -> bool:
+        if self.node:
+            check_run(model_options, self, self.idle_message)
         return in_interval(float(sigma.flatten()[0]), self.sigma_low, self.sigma_high)
+
+    def idle_message(self, sigmas: list[float]) -> str | None:
+        """None when a step is inside (sigma_low, sigma_high]; else the warning, with the nearest bound that takes
+        one in."""
+        if any(in_interval(s, self.sigma_low, self.sigma_high) for s in sigmas):
+            return None
+        above = [s for s in sigmas if s > self.sigma_high]
+        if above:
+            setting, value = "sigma_high", round_up(min(above), 3)
+        else:
+            setting, value = "sigma_low", round_down(max(sigmas) - 5e-4, 3)
+        return (f"{self.node}: no step of this {len(sigmas)}-step schedule (sigmas {listed(sigmas)}) is inside "
+                f"its interval ({self.sigma_low:g}, {self.sigma_high:g}], so its guidance is off at every step; "
+                f"try {setting} {value:g}")
 
     def factor(self, model_options: dict, sigma) -> float:
         """The factor on a guidance scale at this step: 0 outside the interval."""

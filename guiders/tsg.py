@@ -12,6 +12,7 @@ it for the first N layers on its UNet/DiT settings).
 """
 from __future__ import annotations
 
+import math
 import uuid
 
 import torch
@@ -20,6 +21,7 @@ import comfy.model_patcher
 import comfy.patcher_extension
 
 from ..core.tsg import perturbed_time_embedding
+from .idle import check_run, listed
 from .main_call import MainCallHook, without_uncond
 from .sample_noise import SampleNoise, sample_noise
 from .schedule import diffusers_timestep
@@ -62,6 +64,7 @@ class TSG(MainCallHook):
     def main_call(self, executor, model, conds, x, timestep, model_options, state):
         if conds[1] is None:
             return executor(model, conds, x, timestep, model_options)
+        check_run(model_options, self, lambda sigmas: self.idle_message(model, model_options, sigmas))
         t = diffusers_timestep(model, timestep, model_options)
         if not self.t_min <= t <= self.t_max:
             return without_uncond(executor, model, conds, x, timestep, model_options)
@@ -78,6 +81,16 @@ class TSG(MainCallHook):
             raise RuntimeError(f"{NAME}: this model never computed its time-step embedding through "
                                f"{', '.join(EMBEDDING_MODULES)}; this model variant is not supported")
         return out
+
+    def idle_message(self, model, model_options: dict, sigmas: list[float]) -> str | None:
+        """None when a step's timestep is in [t_min, t_max]; else the warning, with the bound that takes one in."""
+        times = [diffusers_timestep(model, torch.tensor([s]), model_options) for s in sigmas]
+        if any(self.t_min <= t <= self.t_max for t in times):
+            return None
+        setting, value = ("t_min", math.floor(max(times))) if max(times) < self.t_min else \
+            ("t_max", math.ceil(min(times)))
+        return (f"{NAME}: no step of this {len(sigmas)}-step schedule (timesteps {listed(times)}) is in "
+                f"[t_min {self.t_min:g}, t_max {self.t_max:g}], so every step is cond only; try {setting} {value}")
 
     def _wrapper(self, noise: SampleNoise, t: float, samples: int, hits: list):
         def wrapper(executor, x, *args, **kwargs):

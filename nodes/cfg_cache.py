@@ -1,10 +1,9 @@
 """FasterCache CFG-Cache node (Lv et al., arXiv 2410.19355)."""
 from comfy_api.latest import io
 
-from ..guiders.cfg_cache import CFGCache, TimestepRange
+from ..guiders.cfg_cache import NAME, CFGCache, TimestepRange
 from .common import NodeInputError, Number, model_patch_schema
 
-NAME = "FasterCache CFG-Cache (Guidance Zoo)"
 _SCALE = ("diffusers' 0-1000 timestep scale (DDPM timestep for eps/v models, 1000 x sigma for flow models; "
           "1000 = pure noise)")
 FULL_EVERY = Number("full_every", 5, 1, 1000, "Run the real uncond pass on the first model call and every N-th call "

@@ -5,9 +5,11 @@ from ..guiders.rcfg import MODES, RCFG
 from .common import Number, check_choice, model_patch_schema, patched
 
 NAME = "StreamDiffusion RCFG (Guidance Zoo)"
-DELTA = Number("delta", 1.0, 0.0, 10.0, "delta in eps_u = delta * eps_stock: how much of the stock noise stands in "
+DELTA = Number("delta", 1.0, 0.0, 1.0, "delta in eps_u = delta * eps_stock: how much of the stock noise stands in "
                "for the uncond prediction (StreamDiffusion default 1.0; 1 makes the uncond prediction exactly the "
-               "reference, smaller values weaken the guidance).", step=0.01)
+               "reference, smaller values weaken the guidance). At most 1: above it the uncond estimate overshoots "
+               "the reference and the latent grows without bound (|max| 1e5-1e8 at delta 10 in 4 steps).",
+               step=0.01)
 
 
 class ResidualCFG(io.ComfyNode):

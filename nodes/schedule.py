@@ -43,7 +43,7 @@ def make_schedule(node: str, schedule: str, floor: float, sigma_low: float, sigm
     low, high = SIGMA_LOW.check(node, sigma_low), SIGMA_HIGH.check(node, sigma_high)
     if low >= high:
         raise NodeInputError(f"{node}: the interval is empty: sigma_low ({low}) must be below sigma_high ({high})")
-    return Schedule(schedule, FLOOR.check(node, floor), low, high)
+    return Schedule(schedule, FLOOR.check(node, floor), low, high, node)
 
 
 class GuidanceSchedule(io.ComfyNode):

@@ -1,8 +1,11 @@
 """Skip-Layer Guidance node (SD3.5's SLG, ComfyUI core's SkipLayerGuidanceDiT) on every architecture."""
+from functools import partial
+
 from comfy_api.latest import io
 
 from ..attention_patches.blocks import BlockPass, BlockPerturbation
 from ..attention_patches.layers import Layer, LayerMap
+from ..guiders.idle import sigma_to_percent
 from ..guiders.slg import SigmaWindow, SkipLayerPostCFG
 from .common import NodeInputError, Number, model_patch_schema
 from .perturbation import layers_input, patch_with_pass, resolve_layers, schedule_input
@@ -57,7 +60,7 @@ class SkipLayerGuidance(io.ComfyNode):
         lmap, chosen = resolve_layers(model, NAME, layers, slg_default)
         sampling = model.get_model_object("model_sampling")
         window = SigmaWindow(float(sampling.percent_to_sigma(start)), float(sampling.percent_to_sigma(end)),
-                             scale_schedule)
+                             scale_schedule, NAME, (start, end), partial(sigma_to_percent, sampling))
         rescale = RESCALE.check(NAME, rescaling_scale)
 
         def post_cfg(extra_pass, s, schedule):

@@ -1,4 +1,6 @@
 """PAG through the hook layer on every family: core parity on UNets, effect on DiTs, layers, NFEs, batch, stacking."""
+import time
+
 import pytest
 import torch
 
@@ -10,6 +12,7 @@ import comfy.patcher_extension
 from comfy_extras.nodes_pag import PerturbedAttentionGuidance as CorePAG
 
 from guidance_zoo.attention_patches.hook import PerturbedPass
+from guidance_zoo.attention_patches.layer_spec import LayerItem, parse_spec
 from guidance_zoo.attention_patches.layers import Layer, LayerMap, layer_map
 from guidance_zoo.attention_patches.pag import pag_perturbation
 from guidance_zoo.guiders.extra_pass import ExtraCondPass
@@ -141,6 +144,33 @@ def test_pag_keeps_a_foreign_attn1_replace_for_the_rows_it_does_not_perturb():
 def test_pag_rejects_unknown_layers_naming_the_node(spec, message):
     with pytest.raises(NodeInputError, match=message):
         pag(tm.make_model("sd15"), 3.0, spec)
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("middle" + " " * 99_990 + "!", r"PAG \(Guidance Zoo\): the layer list is 99997 characters long; the most is 2000"),
+    ("middle" + " " * 1_990 + "!", r"PAG \(Guidance Zoo\): cannot read layer 'middle {71}\.\.\.' \(1997 characters\)"),
+    ("x" * 1_999, r"PAG \(Guidance Zoo\): unknown layer group 'x{77}\.\.\.' \(1999 characters\) for SD15"),
+    ("middle " + "9" * 1_990, r"layer 'middle 9{70}\.\.\.' \(1997 characters\) does not exist in this SD15"),
+])
+def test_hostile_layer_specs_are_rejected_at_once_quoting_at_most_80_characters(spec, message):
+    model = tm.make_model("sd15")
+    started = time.perf_counter()
+    with pytest.raises(NodeInputError, match=message) as error:
+        pag(model, 3.0, spec)
+    assert time.perf_counter() - started < 5.0
+    assert len(str(error.value)) < 300
+
+
+def test_layer_spec_grammar_is_read_in_one_pass():
+    lmap = LayerMap("unet", "SDXL", [Layer("input", i, t) for i in (4, 5) for t in range(3)], "input 4")
+    assert [layer.name for layer in lmap.parse(" INPUT 5 : 1 - 2 ,input 4:0,,input 4 - 4 :2")] == [
+        "input 5:1", "input 5:2", "input 4:0", "input 4:2"]
+    assert len(lmap.parse("input:1")) == 2 and len(lmap.parse("input")) == 6
+    for bad in ("input 4-", "input 4:", "input -4", "input 4 5", "input 4:1-", "4", "input_4!"):
+        with pytest.raises(ValueError, match="cannot read layer"):
+            lmap.parse(bad)
+    items = parse_spec(", ".join(["input 4-5:0-2"] * 130), "input 4")
+    assert len(items) == 130 and items[-1] == LayerItem("input 4-5:0-2", "input", 4, 5, 0, 2)
 
 
 @pytest.mark.parametrize("scale", [float("nan"), -1.0, 1000.0])

@@ -9,8 +9,9 @@ from tiny_models import assert_differs
 import comfy.sample
 
 from guidance_zoo.core.rcfg import residual_uncond
-from guidance_zoo.nodes.common import NodeInputError
-from guidance_zoo.nodes.rcfg import ResidualCFG
+from guidance_zoo.guiders.rcfg import RCFG
+from guidance_zoo.nodes.common import NodeInputError, patched
+from guidance_zoo.nodes.rcfg import DELTA, ResidualCFG
 
 CFG = 1.5
 
@@ -132,6 +133,21 @@ def test_finite_in_fp16_and_repeats_exactly(mode):
 def test_bad_input_gives_a_clear_error_naming_the_node(inputs, message):
     with pytest.raises(NodeInputError, match=f"RCFG.*{message}"):
         patch(tm.make_model("sd15"), *inputs)
+
+
+@pytest.mark.parametrize("family", ("sd15", "flux", "wan21"))
+def test_delta_stops_at_1_where_a_few_step_run_stays_bounded(family):
+    assert DELTA.high == 1.0
+    with pytest.raises(NodeInputError, match=r"RCFG \(Guidance Zoo\): 'delta'"):
+        patch(tm.make_model(family), delta=1.01)
+    model = tm.make_model(family)
+    plain = float(tm.ksample(model, family, cfg=CFG, steps=4).abs().max())
+    at_max = tm.ksample(patch(model, delta=DELTA.high), family, cfg=CFG, steps=4)
+    beyond = tm.ksample(patched(model, RCFG("self", 10.0)), family, cfg=CFG, steps=4)
+    print(f"{family}: |max| CFG {plain:.3g}, RCFG delta 1 {float(at_max.abs().max()):.3g}, "
+          f"delta 10 (the old maximum) {float(beyond.abs().max()):.3g}")
+    assert torch.isfinite(at_max).all() and float(at_max.abs().max()) < 6 * plain
+    assert float(beyond.abs().max()) > 20 * plain
 
 
 def test_rcfg_stacks_with_apg_and_keeps_one_evaluation_per_step():
