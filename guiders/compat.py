@@ -13,3 +13,9 @@ def _accepts(callable_, keyword: str) -> bool:
 INPUTS_FOLD_ADVANCED: bool = _accepts(io.Input.__init__, "advanced")
 # ComfyUI 0.33+: a node lists extra names the node search finds it by (io.Schema's `search_aliases`).
 SCHEMA_SEARCH_ALIASES: bool = _accepts(io.Schema, "search_aliases")
+
+
+def dynamic_vram(patcher) -> bool:
+    """The MODEL is loaded by ComfyUI 0.33+'s dynamic VRAM loader (ModelPatcherDynamic, which has no weight hooks)."""
+    is_dynamic = getattr(patcher, "is_dynamic", None)
+    return is_dynamic is not None and bool(is_dynamic())

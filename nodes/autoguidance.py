@@ -2,8 +2,8 @@
 from comfy_api.latest import io
 
 from ..guiders.autoguidance import AutoguidancePostCFG
-from .common import Number, model_patch_schema, patched
-from .two_model import cfg_input, guider, guider_schema, second_model
+from .common import Number, model_patch_schema
+from .two_model import cfg_input, guider, guider_schema, patched_pair, second_model
 
 NAME = "Autoguidance (Guidance Zoo)"
 GUIDER_NAME = "Autoguidance Guider (Guidance Zoo)"
@@ -33,7 +33,8 @@ class Autoguidance(io.ComfyNode):
     @classmethod
     def execute(cls, model, weak_model, scale: float) -> io.NodeOutput:
         scale = SCALE.check(NAME, scale)
-        return io.NodeOutput(patched(model, AutoguidancePostCFG(second_model(NAME, model, weak_model, WEAK), scale)))
+        second = second_model(NAME, model, weak_model, WEAK)
+        return io.NodeOutput(patched_pair(NAME, model, second, AutoguidancePostCFG(second, scale)))
 
 
 class AutoguidanceGuider(io.ComfyNode):
@@ -45,5 +46,7 @@ class AutoguidanceGuider(io.ComfyNode):
     @classmethod
     def execute(cls, model, weak_model, positive, negative, scale: float, cfg: float) -> io.NodeOutput:
         scale, cfg = SCALE.check(GUIDER_NAME, scale), CFG.check(GUIDER_NAME, cfg)
-        patch = AutoguidancePostCFG(second_model(GUIDER_NAME, model, weak_model, WEAK), scale)
-        return io.NodeOutput(guider(GUIDER_NAME, patched(model, patch), positive, negative, cfg))
+        second = second_model(GUIDER_NAME, model, weak_model, WEAK)
+        patch = AutoguidancePostCFG(second, scale)
+        return io.NodeOutput(guider(GUIDER_NAME, patched_pair(GUIDER_NAME, model, second, patch), positive, negative,
+                                    cfg))

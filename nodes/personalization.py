@@ -4,8 +4,8 @@ from comfy_api.latest import io
 
 from ..guiders.two_model import TwoModelError, check_pair, interpolation_patches
 from ..guiders.unconditional_prior import UncondFromSecondModel
-from .common import NodeInputError, Number, model_patch_schema, patched
-from .two_model import cfg_input, guider, guider_schema, second_model
+from .common import NodeInputError, Number, model_patch_schema
+from .two_model import cfg_input, guider, guider_schema, patched_pair, second_model
 
 NAME = "Personalization Guidance (Guidance Zoo)"
 GUIDER_NAME = "Personalization Guidance Guider (Guidance Zoo)"
@@ -45,8 +45,8 @@ class PersonalizationGuidance(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, pretrained_model, interpolation: float) -> io.NodeOutput:
-        return io.NodeOutput(patched(model, UncondFromSecondModel(weak_model(NAME, model, pretrained_model,
-                                                                             interpolation))))
+        weak = weak_model(NAME, model, pretrained_model, interpolation)
+        return io.NodeOutput(patched_pair(NAME, model, weak, UncondFromSecondModel(weak)))
 
 
 class PersonalizationGuidanceGuider(io.ComfyNode):
@@ -57,6 +57,6 @@ class PersonalizationGuidanceGuider(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, pretrained_model, positive, negative, cfg: float, interpolation: float) -> io.NodeOutput:
-        patch = UncondFromSecondModel(weak_model(GUIDER_NAME, model, pretrained_model, interpolation))
-        return io.NodeOutput(guider(GUIDER_NAME, patched(model, patch), positive, negative,
-                                    CFG.check(GUIDER_NAME, cfg)))
+        weak = weak_model(GUIDER_NAME, model, pretrained_model, interpolation)
+        return io.NodeOutput(guider(GUIDER_NAME, patched_pair(GUIDER_NAME, model, weak, UncondFromSecondModel(weak)),
+                                    positive, negative, CFG.check(GUIDER_NAME, cfg)))

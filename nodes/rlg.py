@@ -2,8 +2,8 @@
 from comfy_api.latest import io
 
 from ..guiders.rlg import RLGPostCFG
-from .common import Number, model_patch_schema, patched
-from .two_model import cfg_input, guider, guider_schema, second_model
+from .common import Number, model_patch_schema
+from .two_model import cfg_input, guider, guider_schema, patched_pair, second_model
 
 NAME = "RLG (Guidance Zoo)"
 GUIDER_NAME = "RLG Guider (Guidance Zoo)"
@@ -35,9 +35,9 @@ class RLG(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, base_model, rl_scale: float, zero_init_steps: int) -> io.NodeOutput:
-        patch = RLGPostCFG(second_model(NAME, model, base_model, BASE), SCALE.check(NAME, rl_scale),
-                           ZERO_INIT.check(NAME, zero_init_steps))
-        return io.NodeOutput(patched(model, patch))
+        second = second_model(NAME, model, base_model, BASE)
+        patch = RLGPostCFG(second, SCALE.check(NAME, rl_scale), ZERO_INIT.check(NAME, zero_init_steps))
+        return io.NodeOutput(patched_pair(NAME, model, second, patch))
 
 
 class RLGGuider(io.ComfyNode):
@@ -49,7 +49,7 @@ class RLGGuider(io.ComfyNode):
     @classmethod
     def execute(cls, model, base_model, positive, negative, cfg: float, rl_scale: float,
                 zero_init_steps: int) -> io.NodeOutput:
-        patch = RLGPostCFG(second_model(GUIDER_NAME, model, base_model, BASE), SCALE.check(GUIDER_NAME, rl_scale),
-                           ZERO_INIT.check(GUIDER_NAME, zero_init_steps))
-        return io.NodeOutput(guider(GUIDER_NAME, patched(model, patch), positive, negative,
+        second = second_model(GUIDER_NAME, model, base_model, BASE)
+        patch = RLGPostCFG(second, SCALE.check(GUIDER_NAME, rl_scale), ZERO_INIT.check(GUIDER_NAME, zero_init_steps))
+        return io.NodeOutput(guider(GUIDER_NAME, patched_pair(GUIDER_NAME, model, second, patch), positive, negative,
                                     CFG.check(GUIDER_NAME, cfg)))

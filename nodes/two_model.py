@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import comfy.samplers
 from comfy_api.latest import io
 
+from ..guiders.dynamic_vram import hookable_main
 from ..guiders.two_model import SecondModel, TwoModelError, check_pair
 from ..guiders.unconditional_prior import UncondFromSecondModel
 from .common import CATEGORY, PREFIX, NodeInputError, Number, model_patch_schema, patched, schema
@@ -29,6 +30,16 @@ def second_model(node: str, model, second, second_input: str, patches: dict | No
         return SecondModel(node, model, None if patches is not None else second, patches)
     except TwoModelError as error:
         raise NodeInputError(str(error)) from error
+
+
+def patched_pair(node: str, model, second: SecondModel, patch):
+    """patched(model, patch) for a pair; on ComfyUI's classic delegate of model where the dynamic VRAM loader cannot
+    run the second model's weight hook (guiders/dynamic_vram.py)."""
+    try:
+        target = hookable_main(node, model, second)
+    except TwoModelError as error:
+        raise NodeInputError(str(error)) from error
+    return patched(target, patch)
 
 
 def guider(node: str, model, positive, negative, cfg: float) -> comfy.samplers.CFGGuider:
@@ -89,8 +100,8 @@ class UncondPatchNode:
         m = cls.METHOD
         values = _arguments(["model", m.second], args, kwargs)
         model = values["model"]
-        return io.NodeOutput(patched(model, UncondFromSecondModel(second_model(m.name, model, values[m.second],
-                                                                               m.second))))
+        second = second_model(m.name, model, values[m.second], m.second)
+        return io.NodeOutput(patched_pair(m.name, model, second, UncondFromSecondModel(second)))
 
 
 class UncondGuiderNode:
@@ -108,6 +119,6 @@ class UncondGuiderNode:
         m, name = cls.METHOD, cls.METHOD.guider_name
         values = _arguments(["model", m.second, "positive", "negative", "cfg"], args, kwargs)
         model = values["model"]
-        patch = UncondFromSecondModel(second_model(name, model, values[m.second], m.second))
-        return io.NodeOutput(guider(name, patched(model, patch), values["positive"], values["negative"],
-                                    m.cfg.check(name, values["cfg"])))
+        second = second_model(name, model, values[m.second], m.second)
+        return io.NodeOutput(guider(name, patched_pair(name, model, second, UncondFromSecondModel(second)),
+                                    values["positive"], values["negative"], m.cfg.check(name, values["cfg"])))
