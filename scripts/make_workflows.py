@@ -75,7 +75,7 @@ def autoguidance_flux(name):
 
 
 def pag_with_schedule_sdxl(name):
-    """PAG on SDXL with its scale on a Guidance Schedule: a cosine decay (strong early), the pass only for sigma >= 1."""
+    """PAG on SDXL, its scale on a Guidance Schedule: a cosine decay (strong early), the pass only for sigma >= 1."""
     schedule_values = ["cosine_decreasing", 0.0, 1.0, 1000.0]
 
     def patch(g, ckpt):
@@ -119,7 +119,8 @@ def sd35_rlg_guider(name):
     guider = method(g, "GuidanceZooRLGGuider", widgets, model=(tuned, 0), base_model=(base, 0), positive=(pos, 0),
                     negative=(neg, 0))
     return custom_sampler(g, guider, tuned, "euler", (40, "euler", "sgm_uniform"), "EmptySD3LatentImage", (vae, 0),
-                          name, "SD3.5 Medium", [("GuidanceZooRLGGuider", widgets)], "This workflow: the guider's cfg 4.5 on both models, 40 steps of euler/sgm_uniform, seed fixed.")
+                          name, "SD3.5 Medium", [("GuidanceZooRLGGuider", widgets)],
+                          "This workflow: the guider's cfg 4.5 on both models, 40 euler/sgm_uniform steps, seed fixed.")
 
 
 def sdxl_prompts(g, negative=NEGATIVE):
@@ -140,7 +141,8 @@ def cfgpp_sdxl(name):
     widgets = ["dpmpp_2m", 1.0, 0.0, 1.0]
     sampler = method(g, "GuidanceZooCFGPPSampler", widgets)
     return custom_sampler(g, guider, ckpt, sampler, (30, "dpmpp_2m", "karras"), "EmptyLatentImage", (ckpt, 2), name,
-                          "SDXL", [("GuidanceZooCFGPPSampler", widgets)], "This workflow: CFGGuider cfg 0.8 (CFG++'s lambda), 30 karras steps, seed fixed.")
+                          "SDXL", [("GuidanceZooCFGPPSampler", widgets)],
+                          "This workflow: CFGGuider cfg 0.8 (CFG++'s lambda), 30 karras steps, seed fixed.")
 
 
 def perpneg_sdxl(name):
@@ -152,7 +154,8 @@ def perpneg_sdxl(name):
     guider = method(g, "GuidanceZooPerpNegGuider", widgets, model=(ckpt, 0), positive=(pos, 0), negative=(neg, 0),
                     empty_conditioning=(empty, 0))
     return custom_sampler(g, guider, ckpt, "dpmpp_2m", (30, "dpmpp_2m", "karras"), "EmptyLatentImage", (ckpt, 2),
-                          name, "SDXL", [("GuidanceZooPerpNegGuider", widgets)], "This workflow: the guider's cfg 7.5, 30 dpmpp_2m/karras steps, seed fixed.")
+                          name, "SDXL", [("GuidanceZooPerpNegGuider", widgets)],
+                          "This workflow: the guider's cfg 7.5, 30 dpmpp_2m/karras steps, seed fixed.")
 
 
 def baseline_sdxl(name):

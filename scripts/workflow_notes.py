@@ -11,10 +11,10 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN"}
-MODEL_FOLDERS = {"CheckpointLoaderSimple": "checkpoints", "UNETLoader": "diffusion_models", "CLIPLoader": "text_encoders",
-                 "DualCLIPLoader": "text_encoders", "TripleCLIPLoader": "text_encoders", "VAELoader": "vae",
-                 "LoraLoaderModelOnly": "loras"}
-NOTE_LINE, NOTE_CHAR, NOTE_PAD = 12, 6.0, 50  # rendered line height, mean character width (px), padding
+MODEL_FOLDERS = {"CheckpointLoaderSimple": "checkpoints", "UNETLoader": "diffusion_models",
+                 "CLIPLoader": "text_encoders", "DualCLIPLoader": "text_encoders",
+                 "TripleCLIPLoader": "text_encoders", "VAELoader": "vae", "LoraLoaderModelOnly": "loras"}
+NOTE_LINE, NOTE_CHAR, NOTE_PAD = 17, 6.0, 80  # rendered line height, mean character width (px), padding
 
 
 @functools.cache

@@ -23,7 +23,9 @@
     let worst = 0;
     for (const e of [element, ...element.querySelectorAll('*')]) {
       const style = getComputedStyle(e);
-      if (['auto', 'scroll', 'hidden'].includes(style.overflowY)) worst = Math.max(worst, e.scrollHeight - e.clientHeight);
+      if (['auto', 'scroll', 'hidden'].includes(style.overflowY)) {
+        worst = Math.max(worst, e.scrollHeight - e.clientHeight);
+      }
     }
     return worst;
   };
@@ -43,9 +45,10 @@
       note_text: node.type === 'MarkdownNote' && note ? note.element.innerText.length : 0,
     };
   });
-  const groups = (app.graph._groups || app.graph.groups || []).map((g) => ({
-    title: g.title, bounding: Array.from(g._bounding || g.bounding), screen: toScreen(Array.from(g._bounding || g.bounding)),
-  }));
+  const groups = (app.graph._groups || app.graph.groups || []).map((g) => {
+    const bounding = Array.from(g._bounding || g.bounding);
+    return {title: g.title, bounding, screen: toScreen(bounding)};
+  });
   return {nodes, groups, scale: ds.scale, offset: Array.from(ds.offset), window: [innerWidth, innerHeight],
           canvas: [box.left, box.top, box.width, box.height]};
 }

@@ -39,6 +39,6 @@ def test_note_comes_from_the_method_nodes(name):
                                                            "GuidanceZooDigitsDecode"}:
             assert info[node["type"]]["description"] in note
     assert "cfg" in note and ("Model files" in note or "ships with Guidance Zoo" in note)
-    seeds = [n["widgets_values"] for n in workflow["nodes"] if n["type"] in {"KSampler", "RandomNoise",
-                                                                              "GuidanceZooTPG", "GuidanceZooS2Guidance"}]
+    seeded = {"KSampler", "RandomNoise", "GuidanceZooTPG", "GuidanceZooS2Guidance"}
+    seeds = [n["widgets_values"] for n in workflow["nodes"] if n["type"] in seeded]
     assert all("fixed" in values for values in seeds)
