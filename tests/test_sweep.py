@@ -175,7 +175,8 @@ def wait_for_records(out, count: int, proc, limit: float = 300.0) -> None:
 
 
 def test_resume_after_ctrl_c_runs_only_the_missing_cells(servers, tmp_path):
-    spec = write_spec(tmp_path, {"axes": {"KSampler.cfg": [2.5, 4.5]}, "set": {**FAST, "KSampler.steps": 150}, "seeds": [7301, 7302]})
+    slow = {**FAST, "KSampler.steps": 150}  # a cell is still queued when Ctrl-C comes
+    spec = write_spec(tmp_path, {"axes": {"KSampler.cfg": [2.5, 4.5]}, "set": slow, "seeds": [7301, 7302]})
     out = tmp_path / "out"
     proc = sweep(DIGITS, spec, "--server", servers[0].url, "--out", out, "--window", "2", wait=False)
     wait_for_records(out, 1, proc)
