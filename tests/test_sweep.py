@@ -21,14 +21,14 @@ REPO = runtime_paths.REPO
 SWEEP = os.path.join(REPO, "scripts", "sweep.py")
 DIGITS = os.path.join(REPO, "workflows", "digits_baseline.json")
 DIGITS_APG = os.path.join(REPO, "workflows", "digits_apg.json")
-FAST = {"KSampler.steps": 2, "Empty Latent (64 x 64 = the digits model's 4x8x8).batch_size": 1}
+FAST = {"KSampler.steps": 2, "Empty Latent (4x8x8).batch_size": 1}
 TOML_SPEC = """seeds = 2
 [axes]
 method = ["none", "APG", {method = "PAG", scale = 2.0}]
 "KSampler.cfg" = [3.0, 6.0]
 [set]
 "KSampler.steps" = 2
-"Empty Latent (64 x 64 = the digits model's 4x8x8).batch_size" = 1
+"Empty Latent (4x8x8).batch_size" = 1
 """
 
 
@@ -60,6 +60,12 @@ def write_spec(tmp_path, spec: dict, name: str = "spec.json") -> str:
 def records(out) -> list[dict]:
     with open(os.path.join(out, "manifest.jsonl")) as f:
         return [json.loads(line) for line in f]
+
+
+def node_ids(workflow: str) -> dict[str, str]:
+    """{class type: node id} of a bundled workflow (the generators choose the ids)."""
+    with open(workflow) as f:
+        return {node["type"]: str(node["id"]) for node in json.load(f)["nodes"]}
 
 
 def server_prompt(server, prompt_id: str) -> dict:
@@ -112,15 +118,18 @@ def test_api_format_workflow_method_swapped_removed_and_set(servers, tmp_path):
     rows = {r["values"]["method"]: r for r in records(out)}
     assert sorted(rows) == ["APG", "PAG", "none"] and all(r["status"] == "ok" for r in rows.values())
     ran = {m: server_prompt(servers[0], r["prompt_id"]) for m, r in rows.items()}
-    assert ran["none"]["5"]["inputs"]["model"] == ["1", 0] and "4" not in ran["none"], "none removes the APG node"
-    assert ran["APG"]["4"]["class_type"] == "GuidanceZooAPG" and ran["APG"]["4"]["inputs"]["momentum"] == 0.0
-    assert ran["PAG"]["4"]["class_type"] == "GuidanceZooPAG" and "momentum" not in ran["PAG"]["4"]["inputs"]
-    assert ran["PAG"]["5"]["inputs"]["model"] == ["4", 0], "PAG takes the APG node's place"
+    ids = node_ids(DIGITS_APG)
+    loader, method, sampler = ids["GuidanceZooDigitsModelLoader"], ids["GuidanceZooAPG"], ids["KSampler"]
+    assert ran["none"][sampler]["inputs"]["model"] == [loader, 0] and method not in ran["none"], "none removes APG"
+    assert ran["APG"][method]["class_type"] == "GuidanceZooAPG" and ran["APG"][method]["inputs"]["momentum"] == 0.0
+    assert ran["PAG"][method]["class_type"] == "GuidanceZooPAG" and "momentum" not in ran["PAG"][method]["inputs"]
+    assert ran["PAG"][sampler]["inputs"]["model"] == [method, 0], "PAG takes the APG node's place"
 
 
 @pytest.mark.parametrize("axes, message", [
     ({"NoSuchNode.cfg": [1.0]}, "axis 'NoSuchNode.cfg': no node with id, title or type 'NoSuchNode'"),
-    ({"KSampler.cfgg": [1.0]}, "axis 'KSampler.cfgg': node 5 (KSampler) has no input 'cfgg'"),
+    ({"KSampler.cfgg": [1.0]}, f"axis 'KSampler.cfgg': node {node_ids(DIGITS)['KSampler']} (KSampler) has no input "
+                               "'cfgg'"),
     ({"KSampler.cfg": ["high"]}, "axis 'KSampler.cfg': 'cfg' takes a FLOAT, got 'high'"),
     ({"KSampler.steps": [2.5]}, "axis 'KSampler.steps': 'steps' takes an INT, got 2.5"),
     ({"method": ["APG", "NoSuchMethod"]}, "unknown method 'NoSuchMethod' (methods: none, "),
@@ -151,7 +160,10 @@ def test_unreachable_server_and_bad_spec_file(servers, tmp_path):
 
 
 def test_zipped_axes_dry_run_queues_nothing(servers, tmp_path):
-    spec = write_spec(tmp_path, {"axes": {"KSampler.cfg": [3.0, 9.0], "KSampler.steps": [4, 8], "2.digit": ["1", "7"]},
+    ids = node_ids(DIGITS)
+    prompt, sampler = ids["GuidanceZooDigitPrompt"], ids["KSampler"]
+    spec = write_spec(tmp_path, {"axes": {"KSampler.cfg": [3.0, 9.0], "KSampler.steps": [4, 8],
+                                          f"{prompt}.digit": ["1", "7"]},
                                  "zip": [["KSampler.cfg", "KSampler.steps"]]})
     before = len(servers[0].get_json("/history"))
     rc, stdout, stderr = sweep(DIGITS, spec, "--server", servers[0].url, "--dry-run")
@@ -162,7 +174,8 @@ def test_zipped_axes_dry_run_queues_nothing(servers, tmp_path):
                      "0002_cfg-9_steps-8_digit-1: cfg 9 | steps 8 | digit 1",
                      "0003_cfg-9_steps-8_digit-7: cfg 9 | steps 8 | digit 7"], stdout
     first = json.loads(stdout.split("API prompt:\n", 1)[1])
-    assert (first["5"]["inputs"]["cfg"], first["5"]["inputs"]["steps"], first["2"]["inputs"]["digit"]) == (3.0, 4, "1")
+    assert (first[sampler]["inputs"]["cfg"], first[sampler]["inputs"]["steps"], first[prompt]["inputs"]["digit"]) \
+        == (3.0, 4, "1")
     assert len(servers[0].get_json("/history")) == before
 
 
