@@ -21,7 +21,6 @@ runtime_paths.register_pack()
 
 import measured_figures  # noqa: E402
 
-VERSIONS = ("0.3.75", "0.33.0")
 README = os.path.join(ROOT, "README.md")
 
 
@@ -69,7 +68,7 @@ def main() -> int:
         with open(opts.measure_into, "w") as f:
             json.dump([[list(key), list(cells)] for key, cells in measured_figures.measure_all().items()], f)
         return 0
-    results = {v: r for v in VERSIONS if (r := measure_version(v, pythons.get(v))) is not None}
+    results = {v: r for v in runtime_paths.COMFYUI_VERSIONS if (r := measure_version(v, pythons.get(v))) is not None}
     with open(os.path.join(ROOT, "docs", "benchmark.md")) as f:
         block = measured_figures.render(results, f.read())
     write_block(block, measured_figures.START, measured_figures.END)

@@ -13,7 +13,6 @@ import runtime_paths  # noqa: E402
 import support_matrix  # noqa: E402
 
 
-VERSIONS = ("0.3.75", "0.33.0")
 
 
 def run_version(version: str) -> dict | None:
@@ -32,7 +31,7 @@ def run_version(version: str) -> dict | None:
 
 
 def main() -> int:
-    results = {v: r for v in VERSIONS if (r := run_version(v)) is not None}
+    results = {v: r for v in runtime_paths.COMFYUI_VERSIONS if (r := run_version(v)) is not None}
     block = support_matrix.render(results)
     path = os.path.join(ROOT, "README.md")
     with open(path) as f:

@@ -42,12 +42,12 @@ def pytest_sessionfinish(session, exitstatus):
         return
     version = support_matrix.comfyui_version(runtime_paths.comfyui_path())
     with open(os.path.join(runtime_paths.REPO, "README.md")) as f:
-        claimed = support_matrix.claims(support_matrix.readme_block(f.read()) or "", version)
+        claimed = support_matrix.claims(support_matrix.readme_block(f.read()) or "", version) or {}
     proved = support_matrix.expected_claims(SUPPORT_RESULTS, version)
     if claimed != proved:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        wrong = sorted(k for k in set(proved) | set(claimed or {}) if (claimed or {}).get(k) != proved.get(k))
+        wrong = sorted(k for k in set(proved) | set(claimed) if claimed.get(k) != proved.get(k))
         print(f"\nREADME.md's support matrix differs from the test results on ComfyUI {version}; run "
               "scripts/support_matrix.py.\n" + "\n".join(
-                  f"  {m} on {fam}: README {(claimed or {}).get((m, fam), '-')}, tests {proved.get((m, fam), '-')}"
+                  f"  {m} on {fam}: README {claimed.get((m, fam), '-')}, tests {proved.get((m, fam), '-')}"
                   for m, fam in wrong))

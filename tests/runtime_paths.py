@@ -15,6 +15,10 @@ def comfyui_path() -> str:
     return find_comfyui()
 
 
+# The ComfyUI versions the suite runs on (scripts/setup_runtime.sh builds each; scripts/test.sh runs them in order).
+COMFYUI_VERSIONS = ("0.3.75", "0.33.0")
+
+
 def runtime_python(version: str) -> str | None:
     """The python of the ComfyUI `version` runtime (scripts/setup_runtime.sh builds it if needed), None if that
     version cannot be built here."""
