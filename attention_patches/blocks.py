@@ -18,6 +18,7 @@ import comfy.patcher_extension
 from ..guiders.schedule import sampler_position
 from .hook import PassState, PerturbedPass, chain_replace, joint_slices
 from .layers import Layer
+from .per_thread import PerThread
 
 WRAPPER_KEY = "guidance_zoo_blocks"
 
@@ -36,11 +37,12 @@ class BlockPerturbation:
 
 
 class BlockPassState(PassState):
+    pending = PerThread(factory=dict)     # layer -> (its input hidden states, the perturbed rows), per forward
+
     def __init__(self, targets: set[Layer], chunk: int | None = None):
         super().__init__(targets, chunk)
         self.generator: torch.Generator | None = None
         self.selected: set[Layer] = set()
-        self.pending: dict[Layer, tuple[torch.Tensor, torch.Tensor | None]] = {}
 
 
 def step_seed(seed: int, transformer_options: dict) -> int:

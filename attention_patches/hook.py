@@ -20,6 +20,7 @@ import comfy.model_patcher
 import comfy.patcher_extension
 
 from .layers import Layer, LayerMap
+from .per_thread import PerThread
 
 PASS_KEY = "guidance_zoo_pass"
 
@@ -66,15 +67,16 @@ Perturbation = Callable[[AttentionCall], torch.Tensor]
 
 
 class PassState:
-    """Bookkeeping of one perturbed model call; chunk is the index of the perturbed cond, None for all rows."""
+    """Bookkeeping of one perturbed model call; chunk is the index of the perturbed cond, None for all rows. What a
+    forward writes as it runs is per thread (ComfyUI's multi-GPU split runs forwards at once); hits is shared."""
+    current = PerThread()             # the block running now (a Layer), None between blocks
+    calls = PerThread(0)              # attention calls seen in the running block (Lumina2: in the forward)
+    text_len = PerThread(0)
+    image_len = PerThread()           # Lumina2: image tokens before any padding tokens
 
     def __init__(self, targets: set[Layer], chunk: int | None = None):
         self.targets = targets
         self.chunk = chunk
-        self.current: Layer | None = None
-        self.calls = 0
-        self.text_len = 0
-        self.image_len: int | None = None     # Lumina2: image tokens before any padding tokens
         self.hits = 0
         self._rows: dict[tuple, tuple[torch.Tensor | None, bool]] = {}
 

@@ -39,6 +39,7 @@ from .hook import (PerturbedPass, chain_replace, heads_first, heads_last, joint_
                    split_attention_args)
 from .layers import LayerMap
 from .negative_row import NegativeRows, install_outermost
+from .per_thread import PerThread
 
 WRAPPER_KEY = "guidance_zoo_negative_context"
 CALL_KEY = "guidance_zoo_negative_context_call"
@@ -83,12 +84,13 @@ class CallState:
     anchor: int                        # conds index of the positive cond (its rows' negative row is the shared one)
     negative: torch.Tensor             # raw negative context (Bn, L, C) as the model's text input
     negative_len: int                  # tokens of the negative that are real (the rest is padding), joint only
-    text_len: int = 0
-    image_len: int | None = None       # Lumina2: image tokens before any padding tokens
-    context_len: int = 0               # the prompt's tokens as given to the model (Lumina2 pads them further)
-    text_calls: int = 0                # Lumina2: attention calls of its text-only refiner, which run first
-    current: object = None
-    calls: int = 0
+    # written by each forward as it runs: per thread (ComfyUI's multi-GPU split runs forwards at once)
+    text_len: int = PerThread(0)
+    image_len: int | None = PerThread()     # Lumina2: image tokens before any padding tokens
+    context_len: int = PerThread(0)         # the prompt's tokens as given to the model (Lumina2 pads them further)
+    text_calls: int = PerThread(0)          # Lumina2: attention calls of its text-only refiner, which run first
+    current: object = PerThread()
+    calls: int = PerThread(0)
     hits: int = 0
     embedded: dict = field(default_factory=dict)
     cached: dict = field(default_factory=dict)     # per call layout: rows() and padding_mask() results

@@ -15,15 +15,16 @@ from ..core.pag import additive_mask
 from ..core.seg import chunked_attention
 from .hook import PassState, PerturbedPass, chunk_rows, from_heads_first, heads_first, mask_rows
 from .layers import Layer
+from .per_thread import PerThread
 
 
 class StyleState(PassState):
     """A pass state with the reference chunk's index and the K/V it left per layer."""
+    kv = PerThread(factory=dict)          # layer -> the reference rows' (k, v), per forward
 
     def __init__(self, targets: set[Layer], chunk: int, ref_chunk: int):
         super().__init__(targets, chunk)
         self.ref_chunk = ref_chunk
-        self.kv: dict[Layer, tuple[torch.Tensor, torch.Tensor]] = {}
 
 
 class StyleKVInjection(PerturbedPass):

@@ -23,6 +23,12 @@ from .main_call import WRAPPER_KEY, UncondEstimate
 from .run_state import run_state
 
 MODES = ("self", "initialize")
+RUNAWAY = 30.0   # guided prediction RMS over the first step's that stops a run (tiny models: sane runs < 17x)
+
+
+def rms(t: torch.Tensor) -> torch.Tensor:
+    """Per-sample root mean square over all non-batch dims."""
+    return t.float().pow(2).flatten(1).mean(dim=1).sqrt()
 
 
 class RCFG(UncondEstimate):
@@ -33,6 +39,14 @@ class RCFG(UncondEstimate):
         super().install(patcher)
         patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, WRAPPER_KEY,
                                      self._remember_input)
+        patcher.set_model_sampler_post_cfg_function(self._runaway_guard)
+
+    def _runaway_guard(self, args: dict) -> torch.Tensor:
+        """A post-CFG check of the guided prediction; returns it unchanged."""
+        guided = args["denoised"]
+        if args.get("uncond_denoised") is not None:
+            self.check_runaway(guided, run_state(args["model_options"], self))
+        return guided
 
     def _remember_input(self, executor, model_wrap, sigmas, extra_args, callback, noise, latent_image=None,
                         *args, **kwargs):
@@ -59,3 +73,19 @@ class RCFG(UncondEstimate):
 
     def estimate(self, step, cond_out, state):
         return residual_uncond(step.x, state["reference"], self.delta)
+
+    def check_runaway(self, guided: torch.Tensor, state: dict) -> None:
+        """Stop the run once the guided prediction grows RUNAWAY times past its size at the run's first step: the
+        estimate compounds with cfg (each step's estimated uncond pulls away from the reference) instead of guiding."""
+        now = rms(guided)
+        first = state.get("first_rms")
+        if first is None or first.shape != now.shape:
+            first = state["first_rms"] = now.clamp(min=1e-3)
+        state["guard_calls"] = call = state.get("guard_calls", 0) + 1
+        growth = float((now / first).max()) if torch.isfinite(now).all() else float("inf")
+        if growth > RUNAWAY:
+            raise RuntimeError(
+                f"StreamDiffusion RCFG (Guidance Zoo): the run is blowing up (at step {call} the guided prediction "
+                f"is {growth:.3g}x its first step's size; stopped past {RUNAWAY:g}x). RCFG's estimated "
+                f"uncond (delta {self.delta:g}, mode '{self.mode}') compounds with cfg over the steps: StreamDiffusion "
+                "runs cfg 1.2-2 at 1-4 steps. Lower cfg or the step count, lower delta, or use plain CFG.")

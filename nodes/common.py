@@ -16,7 +16,7 @@ EXPERT_INPUTS = frozenset({
     "zero_init_steps", "coefficients", "skip_below_timestep", "alpha_low", "alpha_high", "low_timestep_low",
     "low_timestep_high", "high_timestep_low", "high_timestep_high", "levels", "parallel_weight_high",
     "parallel_weight_low", "ddim_eta", "s_noise", "min_rate", "max_rate", "tau", "alpha", "sigma_end", "t_min",
-    "t_max", "percentile", "drop_ratio"})
+    "t_max", "percentile", "drop_ratio", "min_steps"})
 
 
 class NodeInputError(ValueError):

@@ -24,7 +24,8 @@ class ResidualCFG(io.ComfyNode):
             "(Onetime-Negative): the first step runs the real negative prompt and its prediction is the reference "
             "for the rest of the run, 2 model evaluations on the first step, 1 after. Made for few-step LCM/Turbo "
             "img2img with a small cfg (paper: 1.2); in txt2img 'self' steers away from the empty latent, and over "
-            "many steps or at a larger cfg the fixed reference over-guides. No effect at cfg 1.",
+            "many steps or at a larger cfg the fixed reference over-guides: a run whose guided prediction grows 30x "
+            "past its first step's size is stopped with an error saying so. No effect at cfg 1.",
             [io.Combo.Input("mode", options=list(MODES), default="self",
                             tooltip="self: reference = the input latent, never runs the negative. initialize: "
                                     "reference = the real uncond prediction of the first step."),

@@ -17,6 +17,10 @@ START = Number("start_percent", 0.01, 0.0, 1.0, "Start of the active range as a 
                "default 0.01); outside the range the extra pass is not run.", step=0.001)
 END = Number("end_percent", 0.15, 0.0, 1.0, "End of the active range (core default 0.15: SLG acts on the early, "
              "structural steps only).", step=0.001)
+MIN_STEPS = Number("min_steps", 1, 0, 1000, "Act on at least this many steps: when the run's schedule puts fewer in "
+                   "the start/end range (a 4-8 step Turbo, Lightning or LCM run puts none in 0.01-0.15), the steps "
+                   "nearest to the range act as well, and the log says so once per run. 0 = the range only, as "
+                   "ComfyUI core's SLG does.", step=1, integer=True)
 RESCALE = Number("rescaling_scale", 0.0, 0.0, 10.0, "Rescale the result towards the cond prediction's std (core's "
                  "rescaling_scale; 0 = off). Taken per sample.")
 LAYERS_TOOLTIP = ("Blocks to skip; empty = blocks 7, 8, 9 of each stack (core's default: 'block 7-9' on SD3/Wan/"
@@ -43,16 +47,17 @@ class SkipLayerGuidance(io.ComfyNode):
             "away from it: D = D_cfg + scale * (D_c - D_skip), inside the start/end range. Equals ComfyUI's "
             "SkipLayerGuidanceDiT on the DiTs it supports, and also works on SD1.5/SDXL (transformer blocks) and "
             "Lumina2, where the core node does nothing. The extra pass runs in the same batched model call as cond "
-            "and uncond. Cost: 3 model evaluations per step with CFG inside the range (2 at cfg 1), 2 (1) outside.",
+            "and uncond. Cost: 3 model evaluations per step with CFG inside the range (2 at cfg 1), 2 (1) outside; on few-step "
+            "schedules whose steps all miss the range it acts on the nearest step (min_steps).",
             [SCALE.input(), layers_input(LAYERS_TOOLTIP), START.input(),
-             END.input(), RESCALE.input(),
+             END.input(), RESCALE.input(), MIN_STEPS.input(),
              schedule_input()],
             "The model with SLG added after its CFG step.",
             search_aliases=("skip layer guidance", "sd3.5 skip layer", "anatomy"))
 
     @classmethod
     def execute(cls, model, scale: float, layers: str, start_percent: float, end_percent: float,
-                rescaling_scale: float, scale_schedule=None) -> io.NodeOutput:
+                rescaling_scale: float, min_steps: int = 1, scale_schedule=None) -> io.NodeOutput:
         scale = SCALE.check(NAME, scale)
         start, end = START.check(NAME, start_percent), END.check(NAME, end_percent)
         if start > end:
@@ -60,7 +65,8 @@ class SkipLayerGuidance(io.ComfyNode):
         lmap, chosen = resolve_layers(model, NAME, layers, slg_default)
         sampling = model.get_model_object("model_sampling")
         window = SigmaWindow(float(sampling.percent_to_sigma(start)), float(sampling.percent_to_sigma(end)),
-                             scale_schedule, NAME, (start, end), partial(sigma_to_percent, sampling))
+                             scale_schedule, NAME, (start, end), partial(sigma_to_percent, sampling),
+                             int(MIN_STEPS.check(NAME, min_steps)))
         rescale = RESCALE.check(NAME, rescaling_scale)
 
         def post_cfg(extra_pass, s, schedule):

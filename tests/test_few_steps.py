@@ -49,13 +49,24 @@ def wan_shift_8():
 
 
 @pytest.mark.parametrize("family", ("sd15", "sd3", "flux"))
-def test_slg_warns_that_its_window_holds_no_step_and_its_suggested_end_percent_acts(caplog, family):
+def test_slg_acts_on_the_nearest_step_by_default_when_its_window_holds_no_step(caplog, family):
     model = tm.make_model(family)
     out, warnings, _ = run(caplog, SkipLayerGuidance.execute(model, 3.0, "", 0.01, 0.15, 0.0).result[0], family)
+    assert len(warnings) == 1 and "it acts on the nearest step instead" in warnings[0], warnings
+    assert_differs(out, sample(model, family))
+    many, warnings, _ = run(caplog, SkipLayerGuidance.execute(model, 3.0, "", 0.0, 1.0, 0.0, 1).result[0], family)
+    assert warnings == []
+
+
+@pytest.mark.parametrize("family", ("sd15", "sd3", "flux"))
+def test_slg_with_min_steps_0_warns_that_its_window_holds_no_step_and_its_suggested_end_percent_acts(caplog, family):
+    model = tm.make_model(family)
+    out, warnings, _ = run(caplog, SkipLayerGuidance.execute(model, 3.0, "", 0.01, 0.15, 0.0, 0).result[0], family)
     assert "Skip-Layer Guidance (Guidance Zoo): no step of this 4-step schedule" in warnings[0]
     assert_close(out, sample(model, family), rel=1e-6)
     end = suggested(warnings, "end_percent")
-    acting, warnings, _ = run(caplog, SkipLayerGuidance.execute(model, 3.0, "", 0.01, end, 0.0).result[0], family)
+    acting, warnings, _ = run(caplog, SkipLayerGuidance.execute(model, 3.0, "", 0.01, end, 0.0, 0).result[0],
+                              family)
     assert warnings == []
     assert_differs(acting, out)
 

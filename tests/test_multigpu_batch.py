@@ -1,9 +1,10 @@
 """ComfyUI 0.33's multi-GPU batch path (comfy.samplers._calc_cond_batch_multigpu) driven on the CPU: ComfyUI's own
 MultiGPU clones (comfy.multigpu.create_multigpu_deepclones) on two devices, cpu and cpu:1 (ComfyUI's device list is
 the one stand-in), so each step's conds are split over two model copies run at once by ComfyUI's thread pool. Plain
-CFG and the two-model passes (a separate checkpoint, a weight hook) equal the single-device run. PAG's batched extra
-pass and NAG's rows do not survive the split yet: they raise "reached none of its layers" at sampling, PAG on most
-runs (not all: it passed on the first run of a process), NAG on every run seen (xfail below)."""
+CFG, the two-model passes (a separate checkpoint, a weight hook), the batched extra passes of the attention and block
+perturbations and NAG's negative rows equal the single-device run. The two copies run their forwards in two threads
+at once over the same pass state: before that state's per-forward fields were kept per thread
+(attention_patches/per_thread.py), PAG raised "reached none of its layers" on most runs and NAG differed."""
 import pytest
 import torch
 
@@ -20,6 +21,7 @@ import comfy.patcher_extension  # noqa: E402
 import dynamic_vram as dv  # noqa: E402
 from test_two_model import CFG, with_lora  # noqa: E402
 from test_two_model_dynamic_vram import nag  # noqa: E402
+from measured_figures import default_inputs, node_class  # noqa: E402
 from tiny_models import assert_close  # noqa: E402
 
 from guidance_zoo.nodes.autoguidance import Autoguidance  # noqa: E402
@@ -47,17 +49,23 @@ def devices_used(model) -> tuple:
     return clone, used
 
 
-SPLIT_BREAKS = pytest.mark.xfail(raises=RuntimeError, reason=(
-    "raises 'reached none of its layers' on the split; likely the per-pass attention call state shared by two threads"))
-CASES = {"cfg": lambda m: m, "pag": pytest.param(lambda m: PAG.execute(m, 3.0, "").result[0], marks=SPLIT_BREAKS),
+def at_defaults(path: str):
+    """model -> the node at its defaults applied to it."""
+    node = node_class(path)
+    return lambda m: node.execute(m, **default_inputs(node)).result[0]
+
+
+CASES = {"cfg": lambda m: m, "pag": lambda m: PAG.execute(m, 3.0, "").result[0],
          "autoguidance_separate": lambda m: Autoguidance.execute(m, dv.load(FAMILY, 1, True), 2.0).result[0],
          "autoguidance_weight_hook": lambda m: Autoguidance.execute(with_lora(m), m, 2.0).result[0],
          "unconditional_prior_weight_hook": lambda m: UnconditionalPrior.execute(with_lora(m), m).result[0],
-         "nag": pytest.param(nag, marks=SPLIT_BREAKS)}
+         "nag": nag, "seg": at_defaults("seg.SEG"), "slg": at_defaults("slg.SkipLayerGuidance"),
+         "tpg": at_defaults("tpg.TPG"), "nag_on_pag": lambda m: nag(PAG.execute(m, 3.0, "").result[0])}
 
 
+@pytest.mark.parametrize("run", range(3), ids=lambda r: f"run{r}")
 @pytest.mark.parametrize("make", CASES.values(), ids=CASES.keys())
-def test_split_over_two_devices_equals_one_device(make):
+def test_split_over_two_devices_equals_one_device(make, run):
     single = tm.ksample(make(dv.load(FAMILY, disable_dynamic=True)), FAMILY, cfg=CFG)
     multi = comfy.multigpu.create_multigpu_deepclones(dv.load(FAMILY, disable_dynamic=True), len(DEVICES))
     counted, used = devices_used(make(multi))

@@ -9,6 +9,7 @@ from tiny_models import assert_differs
 import comfy.sample
 
 from guidance_zoo.core.rcfg import residual_uncond
+from guidance_zoo.guiders import rcfg as rcfg_guider
 from guidance_zoo.guiders.rcfg import RCFG
 from guidance_zoo.nodes.common import NodeInputError, patched
 from guidance_zoo.nodes.rcfg import DELTA, ResidualCFG
@@ -136,13 +137,14 @@ def test_bad_input_gives_a_clear_error_naming_the_node(inputs, message):
 
 
 @pytest.mark.parametrize("family", ("sd15", "flux", "wan21"))
-def test_delta_stops_at_1_where_a_few_step_run_stays_bounded(family):
+def test_delta_stops_at_1_where_a_few_step_run_stays_bounded(family, monkeypatch):
     assert DELTA.high == 1.0
     with pytest.raises(NodeInputError, match=r"RCFG \(Guidance Zoo\): 'delta'"):
         patch(tm.make_model(family), delta=1.01)
     model = tm.make_model(family)
     plain = float(tm.ksample(model, family, cfg=CFG, steps=4).abs().max())
     at_max = tm.ksample(patch(model, delta=DELTA.high), family, cfg=CFG, steps=4)
+    monkeypatch.setattr(rcfg_guider, "RUNAWAY", float("inf"))  # what the widget's bound prevents, unguarded
     beyond = tm.ksample(patched(model, RCFG("self", 10.0)), family, cfg=CFG, steps=4)
     print(f"{family}: |max| CFG {plain:.3g}, RCFG delta 1 {float(at_max.abs().max()):.3g}, "
           f"delta 10 (the old maximum) {float(beyond.abs().max()):.3g}")
@@ -157,3 +159,21 @@ def test_rcfg_stacks_with_apg_and_keeps_one_evaluation_per_step():
     out = tm.ksample(counted, "flux", cfg=CFG, steps=4)
     assert torch.isfinite(out).all() and counter.samples == 4
     assert float((out - tm.ksample(patch(model), "flux", cfg=CFG, steps=4)).abs().max()) > 1e-5
+
+
+@pytest.mark.parametrize("family", ("sd15", "sd3"))
+@pytest.mark.parametrize("mode", ("self", "initialize"))
+def test_a_run_that_blows_up_at_the_widget_maximum_stops_with_a_clear_error(family, mode):
+    """delta 1 (the widget's maximum) at cfg 8 and 20 steps: the estimate compounds (|max| 3e5-1e11 unguarded, the
+    guided prediction 1e4-5e7 times its first step's size; sane settings stay under 17x on the tiny models)."""
+    with pytest.raises(RuntimeError, match=r"StreamDiffusion RCFG \(Guidance Zoo\): the run is blowing up .* "
+                                           r"Lower cfg"):
+        tm.ksample(patch(tm.make_model(family), mode=mode, delta=DELTA.high), family, cfg=8.0, steps=20)
+
+
+@pytest.mark.parametrize("family", ("sd15", "sd3", "wan21"))
+@pytest.mark.parametrize("mode", ("self", "initialize"))
+def test_the_runaway_guard_lets_streamdiffusions_own_settings_run(family, mode):
+    for cfg, steps in ((1.5, 4), (1.5, 20), (2.0, 8)):
+        out = tm.ksample(patch(tm.make_model(family), mode=mode, delta=DELTA.high), family, cfg=cfg, steps=steps)
+        assert torch.isfinite(out).all()
