@@ -1,37 +1,32 @@
-"""Measures the largest tensor a computation creates, to check that attention kernels stay linear in tokens."""
+"""A memory probe for the CPU, where torch keeps no allocator statistics: a TorchDispatchMode that sees every tensor
+an aten op returns, keeping the live bytes of new (non-view) tensors, their peak, and the largest single tensor."""
 from __future__ import annotations
 
-from typing import Callable
+import weakref
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
+from torch.utils._pytree import tree_flatten
 
 
-class LargestTensor(TorchDispatchMode):
-    """Records the largest number of elements of any tensor produced by an op run inside the mode."""
+class MemoryProbe(TorchDispatchMode):
+    """with MemoryProbe() as probe: ...; then probe.peak_bytes (most bytes alive at once, counted from the start of
+    the block) and probe.largest (elements of the largest tensor any op returned)."""
 
     def __init__(self):
         super().__init__()
-        self.numel = 0
+        self.live = self.peak_bytes = self.largest = 0
+
+    def _freed(self, nbytes: int) -> None:
+        self.live -= nbytes
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        for leaf in tree_leaves(out):
-            if isinstance(leaf, torch.Tensor):
-                self.numel = max(self.numel, leaf.numel())
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and not t._is_view():
+                nbytes = t.untyped_storage().nbytes()
+                self.live += nbytes
+                self.peak_bytes = max(self.peak_bytes, self.live)
+                self.largest = max(self.largest, t.numel())
+                weakref.finalize(t, self._freed, nbytes)
         return out
-
-
-def largest_tensor(fn: Callable[[], object]) -> int:
-    """Elements of the largest tensor any op inside fn() produced (inputs created outside do not count)."""
-    with LargestTensor() as probe:
-        fn()
-    return probe.numel
-
-
-def growth_exponent(fn_of_tokens: Callable[[int], object], tokens: tuple[int, int] = (1024, 4096)) -> float:
-    """log(largest(N2) / largest(N1)) / log(N2 / N1): about 1 for linear memory, 2 for an N x N matrix."""
-    import math
-    small, large = (largest_tensor(lambda n=n: fn_of_tokens(n)) for n in tokens)
-    return math.log(large / small) / math.log(tokens[1] / tokens[0])
