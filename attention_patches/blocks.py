@@ -60,7 +60,8 @@ def block_modules(diffusion_model, family: str) -> dict[Layer, torch.nn.Module]:
     for group, blocks in (("input", diffusion_model.input_blocks), ("middle", [diffusion_model.middle_block]),
                           ("output", diffusion_model.output_blocks)):
         for i, block in enumerate(blocks):
-            inner = [t for m in block.modules() if type(m).__name__ == "SpatialTransformer" for t in m.transformer_blocks]
+            inner = [t for m in block.modules() if type(m).__name__ == "SpatialTransformer"
+                     for t in m.transformer_blocks]
             modules.update({Layer(group, i, sub): module for sub, module in enumerate(inner)})
     return modules
 
@@ -135,7 +136,8 @@ class BlockPass(PerturbedPass):
                 return run({**args, "img": changed})
             if rows is None:
                 return args
-            kept = {key: args[key].clone() for key in ("img", "txt") if args.get(key) is not None}  # blocks add in place
+            # blocks add in place
+            kept = {key: args[key].clone() for key in ("img", "txt") if args.get(key) is not None}
             out = run(args)
             for key, before in kept.items():
                 if out.get(key) is not None and out[key].shape == before.shape:

@@ -14,7 +14,7 @@ A model call that reached none of the chosen layers raises instead of silently d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

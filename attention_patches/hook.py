@@ -12,7 +12,7 @@ A pass that reached none of its layers raises instead of silently doing nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

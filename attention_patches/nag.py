@@ -20,7 +20,8 @@ def nag_joint_rule(scale: float, tau: float, alpha: float):
     def rule(rows: JointRows, normal: torch.Tensor) -> torch.Tensor:
         pos, neg, text, image = rows.positive, rows.negative_of, rows.text, rows.image
         q, k, v = rows.q[pos].clone(), rows.k[pos].clone(), rows.v[pos].clone()
-        q[:, :, text], k[:, :, text], v[:, :, text] = rows.q[neg][:, :, text], rows.k[neg][:, :, text], rows.v[neg][:, :, text]
+        for mine, theirs in ((q, rows.q), (k, rows.k), (v, rows.v)):
+            mine[:, :, text] = theirs[neg][:, :, text]
         z_neg = heads_last(attend(q, k, v, rows.mask)).to(normal.dtype)
         guided = nag_blend(normal[pos][:, image], z_neg[:, image], scale, tau, alpha)
         out = normal.clone()

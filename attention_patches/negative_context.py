@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -68,7 +68,7 @@ class JointRows:
     negative_of: list[int]             # per positive row: the negative row of its sample
     anchor: list[bool]                 # per positive row: is it the positive cond's own row (not a copy such as PAG's)
     negative_len: int                  # real tokens of the negative (inline copies: the length of each copy)
-    mask: torch.Tensor | None          # additive (R or 1, 1 or H, 1 or N, N): the call's mask plus the negative's padding
+    mask: torch.Tensor | None          # additive (R or 1, 1 or H, 1 or N, N): the call's mask + the negative's padding
 
 
 # A joint-attention rule: (rows, normal output (B, N, H*D)) -> output (B, N, H*D) with the positive and negative rows
@@ -130,7 +130,7 @@ class CallState:
         return self.cached[key]
 
 
-def installed(patcher) -> list["NegativeContext"]:
+def installed(patcher) -> list[NegativeContext]:
     """The negative-context hooks (NAG, VSF) already installed on a ModelPatcher, outermost first."""
     wrappers = patcher.get_wrappers(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, WRAPPER_KEY)
     return [w.__self__ for w in wrappers if isinstance(getattr(w, "__self__", None), NegativeContext)]

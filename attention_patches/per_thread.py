@@ -4,7 +4,8 @@ same model_options, so each thread keeps its own value while counters such as hi
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 
 class PerThread:

@@ -54,7 +54,8 @@ def joint_identity_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
         if mask is not None:
             img_rows = range(n)[img][rows]
             s_txt = s_txt + mask[:, :, img_rows.start:img_rows.stop, txt]
-            diag = torch.diagonal(mask[:, :, img_rows.start:img_rows.stop, img_rows.start:img_rows.stop], dim1=-2, dim2=-1)
+            span = slice(img_rows.start, img_rows.stop)
+            diag = torch.diagonal(mask[:, :, span, span], dim1=-2, dim2=-1)
             s_self = s_self + diag.unsqueeze(-1)
         peak = torch.maximum(s_txt.amax(-1, keepdim=True), s_self) if text_len > 0 else s_self
         e_txt, e_self = (s_txt - peak).exp(), (s_self - peak).exp()

@@ -44,7 +44,8 @@ class UncondCapture(SharedPatch):
         extra_args["model_options"] = options
         return extra_args
 
-    def predict(self, model, x: torch.Tensor, sigma: torch.Tensor, extra_args: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(self, model, x: torch.Tensor, sigma: torch.Tensor,
+                extra_args: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(D_lambda, D_u) of one step."""
         self.uncond = None
         guided = model(x, sigma * x.new_ones([x.shape[0]]), **extra_args)

@@ -19,7 +19,9 @@ class PerpNegGuider(comfy.samplers.CFGGuider):
     def set_cfg(self, cfg: float, neg_scale: float = 1.0) -> None:
         self.cfg, self.neg_scale = cfg, neg_scale
 
-    def predict_noise(self, x, timestep, model_options={}, seed=None):
+    def predict_noise(self, x, timestep, model_options=None, seed=None):
+        if model_options is None:
+            model_options = {}
         positive = self.conds.get("positive", None)
         negative = self.conds.get("negative", None)
         empty = self.conds.get("empty_negative_prompt", None)

@@ -2,7 +2,7 @@
 sigma window, with the optional rescale towards the cond prediction's std."""
 import math
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from ..core.slg import rescale_to_cond_std
 from .idle import check_run, listed, round_down, round_up, step_sigmas

@@ -6,9 +6,9 @@ time-step embedding, D = D(x, t_emb~, c) + w (D(x, t_emb, c) - D(x, t_emb~, c)),
 Hook: the positive entries take the place of the negative in the step's batched cond/uncond call, and for that call an
 APPLY_MODEL wrapper puts a PyTorch forward hook on the model's time-embedding module (the output of the MLP on
 the sinusoidal features, before class/pooled/guidance embeddings are added) that perturbs the rows of the uncond
-chunk only (prepended, so hooks of other packs see the perturbed embedding). The hook exists only while that call runs; model code and forwards are untouched, and other hooks and
-wrappers keep running. The embedding is perturbed where it is computed, so every block sees it (the paper perturbs
-it for the first N layers on its UNet/DiT settings).
+chunk only (prepended, so hooks of other packs see the perturbed embedding). The hook exists only while that call
+runs; model code and forwards are untouched, and other hooks and wrappers keep running. The embedding is perturbed
+where it is computed, so every block sees it (the paper perturbs it for the first N layers on its UNet/DiT settings).
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The unconditional branch from a second model (unconditional priors, arXiv 2503.20240; domain guidance, Zhong et
-al., ICLR 2025; personalization guidance, arXiv 2508.00319): D = D_second(x, neg) + cfg (D_main(x, c) - D_second(x, neg)).
+al., ICLR 2025; personalization guidance, arXiv 2508.00319): D = D_second(x, neg) + cfg (D_main(x, c) - D_second(x,
+neg)).
 
 The step's cond/uncond call runs the positive on the main model and the negative on the second one; ComfyUI's CFG and
 every pre/post-CFG rule then work on that pair as on an ordinary one.

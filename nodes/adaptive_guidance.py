@@ -6,7 +6,8 @@ from ..guiders.main_call import UncondSkip
 from .common import Number, model_patch_schema
 
 NAME = "Adaptive Guidance (Guidance Zoo)"
-THRESHOLD = Number("threshold", 0.991, 0.0, 1.0, "Cosine similarity of the cond and uncond denoised predictions above which "
+THRESHOLD = Number("threshold", 0.991, 0.0, 1.0, "Cosine similarity of the cond and uncond denoised predictions above "
+                   "which "
                    "guidance stops for the rest of the run (0.99-0.999; community default 0.991). Lower saves more.",
                    step=0.0001)
 

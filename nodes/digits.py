@@ -1,8 +1,8 @@
 """Digits nodes: a small trained class-conditional UNet (scikit-learn's digits) that any CPU samples in seconds.
 
-A complete txt2img graph: Digits Model Loader -> Digit Prompt -> EmptyLatentImage (64 x 64, i.e. a 4x8x8 latent)
--> stock KSampler -> Digits Decode -> SaveImage/PreviewImage. Guidance nodes sit between the loader and the sampler,
-as on any other model. See nodes/digits_model.py and scripts/train_digits.py.
+A complete txt2img graph: Digits Model Loader -> Digit Prompt -> EmptyLatentImage (128 x 128, i.e. a 4x16x16
+latent) -> stock KSampler -> Digits Decode -> SaveImage/PreviewImage. Guidance nodes sit between the loader and the
+sampler, as on any other model. See nodes/digits_model.py and scripts/train_digits.py.
 """
 import torch
 from comfy_api.latest import io
@@ -28,10 +28,10 @@ class DigitsModelLoader(io.ComfyNode):
             category=f"{CATEGORY}/digits",
             description=(
                 "Loads the small digits model that ships with Guidance Zoo: ComfyUI's own SD1.5 UNet class with a tiny "
-                "config (0.37M parameters, eps prediction, SD1.5's sigma schedule), trained on scikit-learn's 8x8 "
-                "digits shown at 16x16, conditioned on the digit. Every sampler and guidance node applies to it "
+                "config (1.13M parameters, eps prediction, SD1.5's sigma schedule), trained on scikit-learn's 8x8 "
+                "digits shown at 32x32, conditioned on the digit. Every sampler and guidance node applies to it "
                 "unchanged, and it samples in well under a second on a CPU, so it shows what a guidance method "
-                "really does. Use with Digit Prompt, an EmptyLatentImage of 64 x 64 and Digits Decode."),
+                "really does. Use with Digit Prompt, an EmptyLatentImage of 128 x 128 and Digits Decode."),
             inputs=[
                 io.Combo.Input("weights", options=dm.available_weights(), default=dm.DEFAULT_WEIGHTS,
                                tooltip="Weights file in the pack's assets/digits/ folder "
@@ -97,19 +97,19 @@ class DigitsDecode(io.ComfyNode):
             display_name=DECODE,
             category=f"{CATEGORY}/digits",
             description=(
-                "The digits model's 'VAE decode': un-shuffles the 4-channel latent into the grey 16x16 digit, maps "
+                "The digits model's 'VAE decode': un-shuffles the 4-channel latent into the grey 32x32 digit, maps "
                 "the training range to [0, 1] (values beyond it are clipped, which is what oversaturation looks like "
                 "here) and enlarges it with nearest-neighbour scaling for viewing."),
             inputs=[
                 io.Latent.Input("samples", tooltip="The sampled latent (from KSampler)."),
-                io.Int.Input("scale", default=8, min=1, max=64,
-                             tooltip="Nearest-neighbour enlargement: 8 turns the 16x16 digit into 128x128 pixels."),
+                io.Int.Input("scale", default=4, min=1, max=64,
+                             tooltip="Nearest-neighbour enlargement: 4 turns the 32x32 digit into 128x128 pixels."),
             ],
             outputs=[io.Image.Output(tooltip="The digits as RGB images in [0, 1].")],
         )
 
     @classmethod
-    def execute(cls, samples, scale: int = 8) -> io.NodeOutput:
+    def execute(cls, samples, scale: int = 4) -> io.NodeOutput:
         scale = int(check_number(DECODE, "scale", scale, 1, 64))
         latent = samples["samples"] if isinstance(samples, dict) else None
         if not isinstance(latent, torch.Tensor) or latent.ndim != 4 or latent.shape[1] != 4:

@@ -31,6 +31,7 @@ class FDG(io.ComfyNode):
     @classmethod
     def execute(cls, model, high_scale: float, levels: int, parallel_weight_high: float,
                 parallel_weight_low: float, scale_schedule=None) -> io.NodeOutput:
-        rule = FDGRule(HIGH.check(NAME, high_scale), LEVELS.check(NAME, levels), PAR_HIGH.check(NAME, parallel_weight_high),
+        rule = FDGRule(HIGH.check(NAME, high_scale), LEVELS.check(NAME, levels),
+                       PAR_HIGH.check(NAME, parallel_weight_high),
                        PAR_LOW.check(NAME, parallel_weight_low))
         return patch_with_rule(model, rule, scale_schedule)

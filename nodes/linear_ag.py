@@ -11,7 +11,8 @@ WARMUP = Number("warmup_steps", 5, 2, 1000, "Model calls at the start of the run
                 "paper value (the paper calibrates offline); more warm-up gives a better fit and saves less.",
                 integer=True)
 COEFFICIENTS_TOOLTIP = ("Empty: fit the coefficients online, per sample, by least squares on the warm-up steps (the "
-                        "fit is logged). Otherwise 'b1, b2, b3' (each within +-10) for eps_u = b1 eps_cond + b2 eps_cond(prev step) + b3 "
+                        "fit is logged). Otherwise 'b1, b2, b3' (each within +-10) for eps_u = b1 eps_cond + b2 "
+                        "eps_cond(prev step) + b3 "
                         "eps_uncond(prev step), or several such rows separated by ';', one per step after the "
                         "warm-up (the last row repeats), e.g. pasted from a logged calibration run.")
 

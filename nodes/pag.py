@@ -6,7 +6,8 @@ from .common import Number, model_patch_schema
 from .perturbation import layer_and_schedule_inputs, patch_with_perturbation, resolve_layers
 
 NAME = "PAG (Guidance Zoo)"
-SCALE = Number("scale", 3.0, 0.0, 100.0, "PAG scale s (paper/diffusers default 3.0). 0 turns PAG off and costs nothing.")
+SCALE = Number("scale", 3.0, 0.0, 100.0,
+               "PAG scale s (paper/diffusers default 3.0). 0 turns PAG off and costs nothing.")
 
 
 class PAG(io.ComfyNode):

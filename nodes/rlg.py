@@ -10,7 +10,8 @@ GUIDER_NAME = "RLG Guider (Guidance Zoo)"
 BASE = "base_model"
 BASE_TOOLTIP = ("The base model the RL-tuned one came from (for an RL LoRA: the model without it; it then runs as a "
                 "weight variant, without a second copy).")
-SCALE = Number("rl_scale", 1.6, -10.0, 10.0, "RLG weight w: v = v_base^cfg + w (v_rl^cfg - v_base^cfg). 0 = base model, "
+SCALE = Number("rl_scale", 1.6, -10.0, 10.0, "RLG weight w: v = v_base^cfg + w (v_rl^cfg - v_base^cfg). "
+               "0 = base model, "
                "1 = RL model alone, between = interpolation, above 1 = extrapolation (official README example 1.6, "
                "pipeline default 2.0).")
 ZERO_INIT = Number("zero_init_steps", 0, 0, 10000, "Number of first steps that use the RL model alone (official "

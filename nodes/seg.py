@@ -38,6 +38,7 @@ class SEG(io.ComfyNode):
                                  f"provide; use infinite blur ({INFINITE_BLUR:g} or more) on this "
                                  f"{chosen[0].model_name} model")
         if sigma <= 0:
-            raise NodeInputError(f"{NAME}: 'blur_sigma' must be above 0 (use {INFINITE_BLUR:g} or more for infinite blur)")
+            raise NodeInputError(f"{NAME}: 'blur_sigma' must be above 0 "
+                                 f"(use {INFINITE_BLUR:g} or more for infinite blur)")
         return io.NodeOutput(patch_with_perturbation(model, NAME, SCALE.check(NAME, scale), chosen, scale_schedule,
                                                      seg_perturbation(sigma)))

@@ -47,7 +47,8 @@ class SkipLayerGuidance(io.ComfyNode):
             "away from it: D = D_cfg + scale * (D_c - D_skip), inside the start/end range. Equals ComfyUI's "
             "SkipLayerGuidanceDiT on the DiTs it supports, and also works on SD1.5/SDXL (transformer blocks) and "
             "Lumina2, where the core node does nothing. The extra pass runs in the same batched model call as cond "
-            "and uncond. Cost: 3 model evaluations per step with CFG inside the range (2 at cfg 1), 2 (1) outside; on few-step "
+            "and uncond. Cost: 3 model evaluations per step with CFG inside the range (2 at cfg 1), 2 (1) outside; "
+            "on few-step "
             "schedules whose steps all miss the range it acts on the nearest step (min_steps).",
             [SCALE.input(), layers_input(LAYERS_TOOLTIP), START.input(),
              END.input(), RESCALE.input(), MIN_STEPS.input(),

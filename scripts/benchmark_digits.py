@@ -1,14 +1,15 @@
 """Benchmark every guidance method of the pack on the trained digits model (assets/digits/), measuring its effect.
 
-    .runtime/0.3.75/venv/bin/python scripts/benchmark_digits.py                 # full run: docs/benchmark.md + _sheet.png
+    .runtime/0.3.75/venv/bin/python scripts/benchmark_digits.py                 # full run: docs/benchmark.md +
+    _sheet.png
     .runtime/0.3.75/venv/bin/python scripts/benchmark_digits.py --per-digit 2 --groups 1 --steps 6 --out /tmp/b  # quick
 
 Per setting, samples `per_digit` images of each digit 0-9 in each of `groups` seed groups (the same noise for every
 setting) through the real sampler path, `comfy.sample.sample` (what KSampler calls), euler, normal schedule, on the
 model as patched by the method's own node with its node defaults (no per-method tuning). Measures:
 - acc / conf: class accuracy and mean probability of the intended digit from an RBF SVC trained on the real digits
-  (same 16x16 pixel representation; samples are clipped to the data range first, as the decoder shows them);
-- div: mean within-class pairwise L2 distance of the (clipped) 16x16 samples; the real digits' value is listed;
+  (same 32x32 pixel representation; samples are clipped to the data range first, as the decoder shows them);
+- div: mean within-class pairwise L2 distance of the (clipped) 32x32 samples; the real digits' value is listed;
 - FD: Frechet distance to the real digits in a 16-dimensional PCA space fitted on the real digits' pixels;
 - over / clip: mean overshoot beyond the data range [-0.85, 0.85] per pixel, and the fraction of pixels beyond it;
 - NFE: model evaluations per image (samples through apply_model, counted by an APPLY_MODEL wrapper), per step;
@@ -159,7 +160,7 @@ class Counter:
 
 
 def sample(model, context, labels, seed: int, cfg: float, steps: int) -> tuple[torch.Tensor, int]:
-    """Pixels [N, 16, 16] (unclipped) and model evaluations (samples through apply_model)."""
+    """Pixels [N, 32, 32] (unclipped) and model evaluations (samples through apply_model)."""
     counter = Counter()
     model = model.clone()
     model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, "gz_digits_bench", counter)
@@ -328,8 +329,8 @@ def write_markdown(results, judge, args, total):
         "# Guidance methods on the trained digits model",
         "",
         f"`scripts/benchmark_digits.py` (this file and `benchmark_sheet.png` are its output; {total:.0f} s on this "
-        "machine's CPU). Model: `assets/digits/digits_unet.safetensors` (ComfyUI's SD1.5 UNet class, 0.37M params, "
-        "trained by `scripts/train_digits.py` on scikit-learn's digits at 16x16, class-conditional with a null "
+        "machine's CPU). Model: `assets/digits/digits_unet.safetensors` (ComfyUI's SD1.5 UNet class, 1.13M params, "
+        "trained by `scripts/train_digits.py` on scikit-learn's digits at 32x32, class-conditional with a null "
         "context). Sampling: `comfy.sample.sample` (KSampler's path), euler, normal schedule, "
         f"{args.steps} steps, {args.per_digit} samples per digit x {args.groups} seed groups; every setting uses the "
         "same noise. Each method is its node with the node's defaults (no per-method tuning), compared with plain "

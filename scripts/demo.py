@@ -4,7 +4,8 @@
 
 Default: starts the ComfyUI beside the running venv (.runtime/<version>/: `main.py --cpu`, loopback only, a temp
 base directory) with this pack and runs the bundled digits workflows (workflows/digits_*.json: the trained digits
-model that ships with the pack in assets/digits/, Digit Prompt, EmptyLatentImage, stock KSampler, Digits Decode, SaveImage; one guidance
+model that ships with the pack in assets/digits/, Digit Prompt, EmptyLatentImage, stock KSampler, Digits Decode,
+SaveImage; one guidance
 setting per file). Each workflow runs once per digit 0-9 (the Digit Prompt's digit is set in the API prompt; the
 workflow's batch gives several seeds). Images, the API prompts sent (<name>.api.json) and digits_sheet.png (one
 column per workflow, one row per digit) go to the output folder (default output/demo-<timestamp>/).
@@ -98,7 +99,7 @@ def contact_sheet(columns: list[tuple[str, str, Image.Image | None]], title: str
     sheet = Image.new("RGB", (pad + len(columns) * (cell + pad), top + label_h + cell + pad), "white")
     draw = ImageDraw.Draw(sheet)
     _draw_title(draw, title_lines, pad, line_h, small)
-    for col, ((name, label, image), (name_lines, label_lines)) in enumerate(zip(columns, labels)):
+    for col, ((_name, _label, image), (name_lines, label_lines)) in enumerate(zip(columns, labels)):
         x = pad + col * (cell + pad)
         _draw_column_label(draw, x, top, name_lines, label_lines, font, small, line_h)
         box = (x, top + label_h, x + cell, top + label_h + cell)
@@ -204,7 +205,7 @@ def digits_sheet(columns, title: str, path: str, tile: int = 48):
     y0 = top + label_h
     for digit in range(10):
         draw.text((pad + 4, y0 + digit * (tile + gap) + tile // 2 - 8), str(digit), fill="black", font=font)
-    for col, ((name, label, grid), (name_lines, label_lines)) in enumerate(zip(columns, labels)):
+    for col, ((_name, _label, grid), (name_lines, label_lines)) in enumerate(zip(columns, labels)):
         x = pad + left + col * (col_w + pad)
         _draw_column_label(draw, x, top, name_lines, label_lines, font, small, line_h)
         if grid is None:
@@ -323,7 +324,7 @@ def main(argv=None) -> int:
         sheet = os.path.join(out_dir, "digits_sheet.png")
         digits_sheet(digit_columns, "Guidance Zoo on the digits model that ships with the pack (assets/digits/, "
                      "trained on scikit-learn's digits): one column per bundled digits workflow, one row per digit, "
-                     "the batch's seeds side by side; same seeds in every column. Euler, 20 steps, 16x16 digits.",
+                     "the batch's seeds side by side; same seeds in every column. Euler, 20 steps, 32x32 digits.",
                      sheet)
         print(f"digits sheet: {sheet}")
     if other_columns:

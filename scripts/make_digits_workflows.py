@@ -3,15 +3,15 @@ to be read on open (scripts/workflow_layout.py), each with a note written from i
 
     .runtime/0.3.75/venv/bin/python scripts/make_digits_workflows.py
 
-Graph: Digits Model Loader -> [method node] -> KSampler <- Digit Prompt (positive, negative), EmptyLatentImage 64 x 64
-(the 4x8x8 latent) -> Digits Decode (x4: 64 x 64 px) -> SaveImage. Each entry of WORKFLOWS is one file.
+Graph: Digits Model Loader -> [method node] -> KSampler <- Digit Prompt (positive, negative), EmptyLatentImage 128 x 128
+(the 4x16x16 latent) -> Digits Decode (x2: 64 x 64 px) -> SaveImage. Each entry of WORKFLOWS is one file.
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_workflows import write  # noqa: E402
-from workflow_families import ksampler, method  # noqa: E402
+from workflow_families import method  # noqa: E402
 from workflow_layout import Graph  # noqa: E402
 from workflow_notes import node_info, note, note_height  # noqa: E402
 
@@ -39,21 +39,21 @@ def build(stem: str, title: str, kind: str | None, widgets, cfg: float, why: str
     prompt = g.node("GuidanceZooDigitPrompt", ["3"], inputs=[("digits_context", "GZ_DIGITS_CONTEXT")],
                     outputs=[("positive", "CONDITIONING"), ("negative", "CONDITIONING")])
     g.link(load, 1, prompt, "digits_context")
-    latent = g.node("EmptyLatentImage", [64, 64, 4], outputs=[("LATENT", "LATENT")], title="Empty Latent (4x8x8)")
+    latent = g.node("EmptyLatentImage", [128, 128, 4], outputs=[("LATENT", "LATENT")], title="Empty Latent (4x16x16)")
     ks = g.node("KSampler", [SEED, "fixed", STEPS, cfg, "euler", "normal", 1.0],
                 inputs=[("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
                         ("latent_image", "LATENT")], outputs=[("LATENT", "LATENT")], member=kind is None)
     for source, slot, name in ((model, 0, "model"), (prompt, 0, "positive"), (prompt, 1, "negative"),
                                (latent, 0, "latent_image")):
         g.link(source, slot, ks, name)
-    decode = g.node("GuidanceZooDigitsDecode", [4], inputs=[("samples", "LATENT")], outputs=[("IMAGE", "IMAGE")])
+    decode = g.node("GuidanceZooDigitsDecode", [2], inputs=[("samples", "LATENT")], outputs=[("IMAGE", "IMAGE")])
     save = g.node("SaveImage", [f"guidance_zoo/{stem}"], inputs=[("images", "IMAGE")], width=340, height=300,
                   below=decode)
     g.link(ks, 0, decode, "samples")
     g.link(decode, 0, save, "images")
     methods = [(kind, widgets)] if kind else []
     here = (f"This workflow: digit 3, a batch of 4, KSampler cfg {cfg:g} ({why}), {STEPS} euler steps, seed fixed. "
-            "The EmptyLatentImage of 64 x 64 is the digits model's 4x8x8 latent. Needs no model files: the digits "
+            "The EmptyLatentImage of 128 x 128 is the digits model's 4x16x16 latent. Needs no model files: the digits "
             "model ships with Guidance Zoo.")
     text = note(methods, f"Digits model: {title}", here, [])
     group = node_info()[kind]["display_name"] if kind else "Classifier-free guidance (stock KSampler)"

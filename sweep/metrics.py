@@ -69,7 +69,8 @@ def prepare(prompts: list[dict]) -> None:
 
 
 def read_digit(data: bytes, dm, svc) -> int:
-    """The class the classifier gives a Digits Decode image (unit grey, enlarged) read back to 16x16 pixels."""
+    """The class the classifier gives a Digits Decode image (unit grey, enlarged) read back to the model's pixel
+    size."""
     import torch
     image = Image.open(io.BytesIO(data)).convert("L").resize((dm.IMAGE_SIZE, dm.IMAGE_SIZE), Image.BOX)
     unit = torch.tensor(list(image.getdata()), dtype=torch.float64) / 255.0

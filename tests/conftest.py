@@ -37,7 +37,8 @@ def pytest_sessionfinish(session, exitstatus):
     if out:
         with open(out, "w") as f:
             json.dump([[m, fam, o] for (m, fam), o in SUPPORT_RESULTS.items()], f)
-    whole_suite = [os.path.normpath(a) for a in session.config.args] in (["tests"], [os.path.join(runtime_paths.REPO, "tests")])
+    whole_suite = [os.path.normpath(a) for a in session.config.args] in (
+        ["tests"], [os.path.join(runtime_paths.REPO, "tests")])
     if not whole_suite or not SUPPORT_RESULTS or session.config.option.keyword or session.config.option.markexpr:
         return
     version = support_matrix.comfyui_version(runtime_paths.comfyui_path())

@@ -1,17 +1,19 @@
-"""A memory probe for the CPU, where torch keeps no allocator statistics: a TorchDispatchMode that sees every tensor
-an aten op returns, keeping the live bytes of new (non-view) tensors, their peak, and the largest single tensor."""
+"""Memory probes for the CPU, where torch keeps no allocator statistics: the largest tensor a computation creates and
+the peak of the bytes its new tensors hold at once, to check that attention kernels stay linear in tokens."""
 from __future__ import annotations
 
+import math
 import weakref
+from collections.abc import Callable
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
+from torch.utils._pytree import tree_leaves
 
 
 class MemoryProbe(TorchDispatchMode):
-    """with MemoryProbe() as probe: ...; then probe.peak_bytes (most bytes alive at once, counted from the start of
-    the block) and probe.largest (elements of the largest tensor any op returned)."""
+    """Sees every tensor an op returns inside the mode: largest (elements of the largest one) and peak_bytes (most
+    bytes held at once by the new, non-view tensors made inside the mode; inputs made outside do not count)."""
 
     def __init__(self):
         super().__init__()
@@ -22,11 +24,25 @@ class MemoryProbe(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor) and not t._is_view():
-                nbytes = t.untyped_storage().nbytes()
-                self.live += nbytes
-                self.peak_bytes = max(self.peak_bytes, self.live)
-                self.largest = max(self.largest, t.numel())
-                weakref.finalize(t, self._freed, nbytes)
+        for leaf in tree_leaves(out):
+            if isinstance(leaf, torch.Tensor):
+                self.largest = max(self.largest, leaf.numel())
+                if not leaf._is_view():
+                    nbytes = leaf.untyped_storage().nbytes()
+                    self.live += nbytes
+                    self.peak_bytes = max(self.peak_bytes, self.live)
+                    weakref.finalize(leaf, self._freed, nbytes)
         return out
+
+
+def largest_tensor(fn: Callable[[], object]) -> int:
+    """Elements of the largest tensor any op inside fn() produced (inputs created outside do not count)."""
+    with MemoryProbe() as probe:
+        fn()
+    return probe.largest
+
+
+def growth_exponent(fn_of_tokens: Callable[[int], object], tokens: tuple[int, int] = (1024, 4096)) -> float:
+    """log(largest(N2) / largest(N1)) / log(N2 / N1): about 1 for linear memory, 2 for an N x N matrix."""
+    small, large = (largest_tensor(lambda n=n: fn_of_tokens(n)) for n in tokens)
+    return math.log(large / small) / math.log(tokens[1] / tokens[0])

@@ -80,7 +80,8 @@ def _complete(root: str) -> bool:
     with open(marker) as f:
         if f.read().strip() != VERSION:
             return False
-    return all(os.path.isfile(os.path.join(root, "models", sub, name)) for sub, names in FILES.items() for name in names)
+    return all(os.path.isfile(os.path.join(root, "models", sub, name))
+               for sub, names in FILES.items() for name in names)
 
 
 def models_dir(python: str | None = None) -> str:
@@ -194,7 +195,8 @@ def build(root: str):
     models = os.path.join(root, "models")
     unet = _unet_state_dict(sm.SD15, SD15_MIN, 0)
     clip = comfy.sd1_clip.SD1ClipModel()  # CLIP-L from comfy/sd1_clip_config.json
-    clip_sd = {k: v for k, v in init_random_(clip.clip_l.transformer, 1).state_dict().items() if "position_ids" not in k}
+    clip_sd = {k: v for k, v in init_random_(clip.clip_l.transformer, 1).state_dict().items()
+               if "position_ids" not in k}
     taesd = init_random_(comfy.taesd.taesd.TAESD(latent_channels=4), 2).state_dict()
     taesd["vae_scale"], taesd["vae_shift"] = torch.tensor(1.0), torch.tensor(0.0)
     ckpt = {"model.diffusion_model." + k: v for k, v in unet.items()}

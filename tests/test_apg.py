@@ -99,7 +99,8 @@ def test_apg_stacks_with_pag_and_core_tcfg_from_a_plain_ksampler(family):
     stacked = PAG.execute(apg(CoreTCFG.execute(model).result[0], threshold=2.0), 2.0, "").result[0]
     out = tm.ksample(stacked, family, cfg=6.0)
     assert torch.isfinite(out).all()
-    for partial in (apg(model, threshold=2.0), PAG.execute(model, 2.0, "").result[0], CoreTCFG.execute(model).result[0]):
+    for partial in (apg(model, threshold=2.0), PAG.execute(model, 2.0, "").result[0],
+                    CoreTCFG.execute(model).result[0]):
         assert max_diff(out, tm.ksample(partial, family, cfg=6.0)) > 1e-4
     pre = stacked.model_options["sampler_pre_cfg_function"]
     assert len(pre) == 2 and "sampler_cfg_function" not in stacked.model_options

@@ -23,7 +23,8 @@ def core(name, **options):
 
 
 def sample(model, family, sampler, cfg=0.6, steps=4, seeds=(0,), conds=None, skip_first=False):
-    """What SamplerCustomAdvanced does with a CFGGuider; skip_first drops sigma_max (flow: sigma 1) from the schedule."""
+    """What SamplerCustomAdvanced does with a CFGGuider; skip_first drops sigma_max (flow: sigma 1) from the
+    schedule."""
     positive, negative = conds or tm.make_conds(family)
     guider = comfy.samplers.CFGGuider(model)
     guider.set_conds(positive, negative)
@@ -58,7 +59,8 @@ def test_euler_ancestral_equals_comfy_euler_ancestral_cfg_pp_same_seed(family, e
 
 def test_dpmpp_2m_equals_comfy_dpmpp_2m_cfg_pp_on_a_unet():
     model = tm.make_model("sd15")
-    assert_close(sample(model, "sd15", ours("dpmpp_2m"), steps=5), sample(model, "sd15", core("dpmpp_2m_cfg_pp"), steps=5))
+    assert_close(sample(model, "sd15", ours("dpmpp_2m"), steps=5),
+                 sample(model, "sd15", core("dpmpp_2m_cfg_pp"), steps=5))
 
 
 def test_dpmpp_2m_is_flow_correct():

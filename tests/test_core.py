@@ -44,7 +44,7 @@ def test_apg_matches_paper_algorithm(shape, eta, r, beta):
     g = torch.Generator().manual_seed(0)
     cond, uncond = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
     running = None
-    for step in range(3):
+    for _step in range(3):
         guidance, buffer = apg_guidance(cond, uncond, eta, r, beta, running)
         expected, expected_running = paper_apg(cond, uncond, 6.0, eta, r, beta, running)
         torch.testing.assert_close(apg_denoised(cond, guidance, 6.0), expected, rtol=1e-5, atol=1e-5)
@@ -132,4 +132,5 @@ def test_joint_identity_attention_respects_a_padding_mask():
 
 def test_joint_identity_attention_without_text_is_identity():
     v = torch.randn(1, 2, 6, 4)
-    torch.testing.assert_close(joint_identity_attention(torch.randn(1, 2, 6, 4), torch.randn(1, 2, 6, 4), v, 0, True, 0.5), v)
+    out = joint_identity_attention(torch.randn(1, 2, 6, 4), torch.randn(1, 2, 6, 4), v, 0, True, 0.5)
+    torch.testing.assert_close(out, v)

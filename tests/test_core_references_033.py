@@ -62,8 +62,9 @@ def test_nag_equals_core_nagidance_on_flux_blocks_at_cfg_1(family):
 @pytest.mark.parametrize("family", ("sd15", "sd3", "wan21"))
 def test_where_core_nagidance_differs_from_nag(family):
     """SD1.5: core applies its rule to the self-attention outputs of the cond and uncond rows; the paper (and ours)
-    to the cross-attention output, with the same image queries for both contexts, so the results differ. SD3, Wan: core NAGuidance has no hook in these models (its attn1_output_patch is read by UNet and Flux blocks
-    only) and leaves the output as plain sampling at cfg 1 with the uncond row run; ours acts."""
+    to the cross-attention output, with the same image queries for both contexts, so the results differ. SD3, Wan:
+    core NAGuidance has no hook in these models (its attn1_output_patch is read by UNet and Flux blocks only) and
+    leaves the output as plain sampling at cfg 1 with the uncond row run; ours acts."""
     model = tm.make_model(family)
     positive, negative = tm.make_conds(family)
     plain = sample_cfg1(model, family, positive, negative)

@@ -35,7 +35,9 @@ METHODS = {"ICG": icg, "TSG": tsg}
 
 def spy_apply_model(model, record):
     """A clone whose APPLY_MODEL calls are recorded: (conditioning kwargs, cond_or_uncond, sigma)."""
-    def spy(executor, x, t, c_concat=None, c_crossattn=None, control=None, transformer_options={}, **kwargs):
+    def spy(executor, x, t, c_concat=None, c_crossattn=None, control=None, transformer_options=None, **kwargs):
+        if transformer_options is None:
+            transformer_options = {}
         record.append(dict(context=c_crossattn, y=kwargs.get("y"), chunks=list(transformer_options["cond_or_uncond"]),
                            sigma=t))
         return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
@@ -247,7 +249,8 @@ def test_method_costs_two_evaluations_per_step_in_one_call_and_nothing_at_cfg_on
     assert counter.samples == 12 and counter.calls == 6
     print(f"{name}: {counter.samples} evaluations in 6 steps")
     at_one, one_counter = tm.counted(METHODS[name](model))
-    torch.testing.assert_close(tm.ksample(at_one, "sd15", cfg=1.0, steps=6), tm.ksample(model, "sd15", cfg=1.0, steps=6),
+    torch.testing.assert_close(tm.ksample(at_one, "sd15", cfg=1.0, steps=6),
+                               tm.ksample(model, "sd15", cfg=1.0, steps=6),
                                rtol=0, atol=0)
     assert one_counter.samples == 6
 

@@ -222,7 +222,7 @@ def test_joint_attention_calls_know_their_text_tokens(family, joint, tokens):
     patched = with_pass(model, PerturbedPass(lmap, lmap.layers, record, "test"))
     tm.ksample(patched, family, cfg=1.0, steps=1)
     assert sorted({name for name, *_ in seen}) == sorted(layer.name for layer in lmap.layers)
-    for name, is_joint, text_len, n in seen:
+    for _name, is_joint, text_len, n in seen:
         assert is_joint == joint
         assert (text_len >= 7 and n == tokens + text_len) if joint else (text_len == 0 and n == tokens)
 

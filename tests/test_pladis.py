@@ -86,7 +86,8 @@ def test_masked_logits_get_zero_weight():
 @pytest.mark.parametrize("lam", [0.0, 1.0, 2.0])
 def test_chunked_pladis_attention_equals_the_full_matrix_formula(alpha, lam):
     g = torch.Generator().manual_seed(7)
-    q, k, v = torch.randn(2, 3, 13, 8, generator=g), torch.randn(2, 3, 6, 8, generator=g), torch.randn(2, 3, 6, 8, generator=g)
+    q = torch.randn(2, 3, 13, 8, generator=g)
+    k, v = torch.randn(2, 3, 6, 8, generator=g), torch.randn(2, 3, 6, 8, generator=g)
     out = pladis_attention(q * 2, k, v, 0.35, lam, alpha, chunk=5)
     torch.testing.assert_close(out, reference_pladis(q * 2, k, v, 0.35, lam, alpha), atol=1e-5, rtol=1e-5)
     change = pladis_attention(q * 2, k, v, 0.35, lam, alpha, residual_only=True, chunk=4)
@@ -103,7 +104,8 @@ def reference_joint(q, k, v, scale, lam, alpha, text):
     rows = weights[:, :, image]
     mass = rows[..., text].sum(-1, keepdim=True)
     text_scores = scores[:, :, image][..., text]
-    rows[..., text] = mass * (lam * threshold_by_bisection(text_scores, alpha) + (1 - lam) * torch.softmax(text_scores, -1))
+    rows[..., text] = mass * (lam * threshold_by_bisection(text_scores, alpha)
+                              + (1 - lam) * torch.softmax(text_scores, -1))
     weights[:, :, image] = rows
     return (weights @ v.double()).float()
 

@@ -21,14 +21,14 @@ REPO = runtime_paths.REPO
 SWEEP = os.path.join(REPO, "scripts", "sweep.py")
 DIGITS = os.path.join(REPO, "workflows", "digits_baseline.json")
 DIGITS_APG = os.path.join(REPO, "workflows", "digits_apg.json")
-FAST = {"KSampler.steps": 2, "Empty Latent (4x8x8).batch_size": 1}
+FAST = {"KSampler.steps": 2, "Empty Latent (4x16x16).batch_size": 1}
 TOML_SPEC = """seeds = 2
 [axes]
 method = ["none", "APG", {method = "PAG", scale = 2.0}]
 "KSampler.cfg" = [3.0, 6.0]
 [set]
 "KSampler.steps" = 2
-"Empty Latent (4x8x8).batch_size" = 1
+"Empty Latent (4x16x16).batch_size" = 1
 """
 
 

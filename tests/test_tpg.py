@@ -105,7 +105,8 @@ def test_tpg_keeps_a_foreign_attn1_replace_inside_a_shuffled_unet_block():
 
 def test_tpg_defaults_are_the_official_sdxl_blocks():
     sdxl = LayerMap("unet", "SDXL", [Layer("input", 4, t) for t in range(2)] + [Layer("input", 5, t) for t in range(2)]
-                    + [Layer("input", i, t) for i in (7, 8) for t in range(10)] + [Layer("middle", 0, t) for t in range(10)],
+                    + [Layer("input", i, t) for i in (7, 8) for t in range(10)]
+                    + [Layer("middle", 0, t) for t in range(10)],
                     "middle")
     assert tpg_default(sdxl) == "input 7:2-9, input 8"
     assert len(sdxl.parse(tpg_default(sdxl))) == 18

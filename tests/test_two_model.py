@@ -66,7 +66,9 @@ class Reference(comfy.samplers.CFGGuider):
         super().__init__(main)
         self.others, self.rule = others, rule
 
-    def predict_noise(self, x, timestep, model_options={}, seed=None):
+    def predict_noise(self, x, timestep, model_options=None, seed=None):
+        if model_options is None:
+            model_options = {}
         def run(patcher, which):
             if patcher is self.model_patcher:
                 model, options = self.inner_model, model_options
@@ -126,7 +128,7 @@ def patch(method, model, second):
 
 
 RULES = {"autoguidance": autoguidance_rule(2.0), "unconditional_prior": uncond_rule, "domain_guidance": uncond_rule,
-         "rlg": rlg_rule(1.6), "personalization": uncond_rule}  # personalization at ratio 0: the weak model = pretrained
+         "rlg": rlg_rule(1.6), "personalization": uncond_rule}  # personalization at ratio 0: weak model = pretrained
 METHODS = tuple(RULES)
 
 

@@ -63,7 +63,9 @@ class Reference(comfy.samplers.CFGGuider):
         super().__init__(main)
         self.others, self.rule, self.second_control = others, rule, second_control
 
-    def predict_noise(self, x, timestep, model_options={}, seed=None):
+    def predict_noise(self, x, timestep, model_options=None, seed=None):
+        if model_options is None:
+            model_options = {}
         def run(name, which):
             patcher, conds = self.others.get(name, self.model_patcher), self.conds[which]
             if patcher is self.model_patcher:

@@ -51,7 +51,8 @@ def test_cross_attention_kernel_equals_the_official_processor():
     flipped[length:] *= -2.5
     mask = torch.zeros(n, length + added)
     mask[:, length:] = -0.3
-    torch.testing.assert_close(out[0].double(), masked_attention(q[0], k[0], flipped, heads, mask), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out[0].double(), masked_attention(q[0], k[0], flipped, heads, mask),
+                               rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(out[1].double(), masked_attention(q[1], k[1, :length], v[1, :length], heads,
                                                                  torch.zeros(n, length)), rtol=1e-5, atol=1e-5)
 

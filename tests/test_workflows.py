@@ -88,7 +88,7 @@ def _frontend_schema_problems(workflow: dict) -> list[str]:
                 problems.append(f"{where}: input {inp}")
         for out in node.get("outputs", []):
             if not (isinstance(out.get("name"), str) and isinstance(out.get("type"), (str, list, int, float))
-                    and (out.get("links") is None or all(_num(l) for l in out["links"]))
+                    and (out.get("links") is None or all(_num(link) for link in out["links"]))
                     and isinstance(out.get("slot_index", 0), (int, str))):
                 problems.append(f"{where}: output {out}")
     for link in workflow.get("links", []):
@@ -179,7 +179,7 @@ def test_conversion_handles_converted_widgets_reroutes_bypass_and_notes(object_i
     workflow["links"].append([link_id, prim_id, 0, ks["id"], len(ks["inputs"]) - 1, "INT"])
     # a Reroute between PAG and KSampler's model input
     model_link = next(i["link"] for i in ks["inputs"] if i["name"] == "model")
-    link = next(l for l in workflow["links"] if l[0] == model_link)
+    link = next(entry for entry in workflow["links"] if entry[0] == model_link)
     reroute_id, reroute_link = 101, 101
     workflow["nodes"].append({"id": reroute_id, "type": "Reroute", "pos": [0, 0], "size": [75, 26], "flags": {},
                               "order": 0, "mode": 0, "inputs": [{"name": "", "type": "*", "link": model_link}],
