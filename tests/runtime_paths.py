@@ -41,11 +41,12 @@ def register_pack() -> None:
     launcher.register_pack()
 
 
-def use_comfyui() -> None:
-    """Put ComfyUI on sys.path in library mode on the CPU (before comfy.model_management is imported)."""
+def use_comfyui(cpu: bool = True) -> None:
+    """Put ComfyUI on sys.path in library mode, on the CPU unless cpu is False (then ComfyUI picks the GPU), before
+    comfy.model_management is imported."""
     path = comfyui_path()
     if path not in sys.path:
         sys.path.insert(0, path)
     from comfy.cli_args import args
-    args.cpu = True
+    args.cpu = cpu
     args.use_pytorch_cross_attention = True
