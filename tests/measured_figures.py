@@ -70,8 +70,9 @@ FIGURES = [
     Figure("icg.IndependentConditionGuidance"),
     Figure("tsg.TimeStepGuidance", shown=("t_min", "t_max")),
     Figure("tsg.TimeStepGuidance", settings=dict(t_min=0.0)),
-    Figure("rcfg.ResidualCFG", shown=("mode",)),
-    Figure("rcfg.ResidualCFG", settings=dict(mode="initialize")),
+    # at a cfg of the paper's range: at cfg 4 its fixed reference blows the run up past the node's stop
+    Figure("rcfg.ResidualCFG", shown=("mode",), cfg=1.5),
+    Figure("rcfg.ResidualCFG", settings=dict(mode="initialize"), cfg=1.5),
     *_pair("autoguidance.Autoguidance", shown=("scale",)),
     Figure("unconditional_prior.UnconditionalPrior"),
     Figure("domain_guidance.DomainGuidance"),
