@@ -34,8 +34,8 @@ class SigmaWindow:
         if missing <= 0:
             return []
 
-        def distance(s: float) -> float:
-            return min(abs(math.log(s / self.sigma_start)), abs(math.log(s / self.sigma_end)))
+        def distance(s: float) -> float:  # a window end at sigma 0 (percent 1) counts as the smallest sigma
+            return min(abs(math.log(s / max(end, 1e-12))) for end in (self.sigma_start, self.sigma_end))
         return sorted((s for s in sigmas if s > 0 and not self.inside(s)), key=distance)[:missing]
 
     def factor(self, model_options: dict, sigma) -> float:

@@ -222,7 +222,7 @@ WORKFLOWS = {
                                       sampling=(4, "euler_ancestral", "sgm_uniform"), family="SDXL Turbo"),
     "tpg_sdxl": lambda n: sdxl(n, "GuidanceZooTPG", [3.0, "", 0, "fixed"], 5.0),
     "tpg_flux": lambda n: flux(n, "GuidanceZooTPG", [3.0, "", 0, "fixed"]),
-    "slg_wan": lambda n: wan(n, "GuidanceZooSLG", [3.0, "", 0.01, 0.15, 0.0], 6.0),
+    "slg_wan": lambda n: wan(n, "GuidanceZooSLG", [3.0, "", 0.01, 0.15, 0.0, 1], 6.0),
     "s2_guidance_sd3": lambda n: sd3(n, "GuidanceZooS2Guidance", [1.0, 0.1, "", 0, "fixed"], 4.5),
     "vsf_sd35": lambda n: sd3(n, "GuidanceZooVSF", [3.0, 0.08], 1.0, "sd3.5_large_turbo.safetensors", 8, NEGATIVE),
     "vsf_wan": lambda n: wan(n, "GuidanceZooVSF", [1.7, 0.2], 1.0, NEGATIVE, 8),

@@ -179,3 +179,11 @@ def test_nag_warns_when_sigma_end_is_above_every_sigma(caplog):
     out, warnings, _ = run(caplog, NAG.execute(model, negative, 5.0, 2.5, 0.25, sigma_end).result[0], "flux")
     assert warnings == []
     assert_differs(out, plain)
+
+
+def test_slg_window_at_the_end_of_the_schedule_acts_on_the_nearest_step(caplog):
+    """start = end = 1.0 puts the window at sigma 0, where no step is: the nearest (last) step acts, no error."""
+    model = tm.make_model("sd15")
+    out, warnings, _ = run(caplog, SkipLayerGuidance.execute(model, 3.0, "", 1.0, 1.0, 0.0, 1).result[0], "sd15")
+    assert torch.isfinite(out).all() and "nearest step" in warnings[0]
+    assert float((out - sample(model, "sd15")).abs().max()) > 1e-3  # a small effect: the last step's sigma is 0.03

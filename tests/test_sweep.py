@@ -188,13 +188,13 @@ def wait_for_records(out, count: int, proc, limit: float = 300.0) -> None:
 
 
 def test_resume_after_ctrl_c_runs_only_the_missing_cells(servers, tmp_path):
-    slow = {**FAST, "KSampler.steps": 150}  # a cell is still queued when Ctrl-C comes
+    slow = {**FAST, "KSampler.steps": 400}  # a cell is still queued when Ctrl-C comes
     spec = write_spec(tmp_path, {"axes": {"KSampler.cfg": [2.5, 4.5]}, "set": slow, "seeds": [7301, 7302]})
     out = tmp_path / "out"
     proc = sweep(DIGITS, spec, "--server", servers[0].url, "--out", out, "--window", "2", wait=False)
     wait_for_records(out, 1, proc)
     t0 = time.time()
-    while not servers[0].get_json("/queue")["queue_pending"] and time.time() - t0 < 60:
+    while not servers[0].get_json("/queue")["queue_pending"] and proc.poll() is None and time.time() - t0 < 60:
         time.sleep(0.05)  # Ctrl-C while one cell runs and the next waits in the server's queue
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
