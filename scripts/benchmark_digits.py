@@ -281,15 +281,21 @@ def main(argv=None) -> int:
     labels = np.repeat(np.arange(10), args.per_digit)
     label_t = torch.tensor(labels)
     results, sheet_rows = [], []
+    stopped = []
     for label, node_id, node, inputs, cfg in settings(args.only):
         m = patched(model, node, inputs)
         per_group, nfe, t0 = [], 0, time.time()
-        for g in range(args.groups):
-            pixels, calls = sample(m, context, label_t, GLOBAL_SEED + g, cfg, args.steps)
-            nfe += calls
-            per_group.append(judge.measure(pixels, labels))
-            if g == 0:
-                sheet_rows.append((label, pixels, labels))
+        try:
+            for g in range(args.groups):
+                pixels, calls = sample(m, context, label_t, GLOBAL_SEED + g, cfg, args.steps)
+                nfe += calls
+                per_group.append(judge.measure(pixels, labels))
+                if g == 0:
+                    sheet_rows.append((label, pixels, labels))
+        except RuntimeError as error:  # a node that stops its own run (RCFG blowing up) is a finding, not a crash
+            stopped.append(f"- {label}: the node stopped the run: {str(error).split('. ')[0]}.")
+            print(f"{label:32s} stopped: {error}", flush=True)
+            continue
         seconds = time.time() - t0
         row = {k: (float(np.mean([p[k] for p in per_group])), float(np.std([p[k] for p in per_group])))
                for k in KEYS}
@@ -303,6 +309,9 @@ def main(argv=None) -> int:
     os.makedirs(args.out, exist_ok=True)
     sheet(sheet_rows, os.path.join(args.out, "benchmark_sheet.png"))
     write_markdown(results, judge, args, time.time() - t_all)
+    if stopped:
+        with open(os.path.join(args.out, "benchmark.md"), "a", encoding="utf-8") as md:
+            md.write("\nSettings whose node stopped the run (no row above):\n" + "\n".join(stopped) + "\n")
     print(f"wrote {os.path.join(args.out, 'benchmark.md')} and benchmark_sheet.png in {time.time() - t_all:.0f} s")
     return 0
 
