@@ -194,8 +194,11 @@ def test_resume_after_ctrl_c_runs_only_the_missing_cells(servers, tmp_path):
     proc = sweep(DIGITS, spec, "--server", servers[0].url, "--out", out, "--window", "2", wait=False)
     wait_for_records(out, 1, proc)
     t0 = time.time()
-    while not servers[0].get_json("/queue")["queue_pending"] and proc.poll() is None and time.time() - t0 < 60:
-        time.sleep(0.05)  # Ctrl-C while one cell runs and the next waits in the server's queue
+    while proc.poll() is None and time.time() - t0 < 60:  # Ctrl-C while the sweep has a cell in the server's queue
+        queue = servers[0].get_json("/queue")
+        if queue["queue_pending"] or queue["queue_running"]:
+            break
+        time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "continue with --resume" in stdout, stdout + stderr
