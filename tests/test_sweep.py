@@ -45,8 +45,9 @@ def servers():
 def sweep(*args, wait: bool = True):
     """Run the command; (returncode, stdout, stderr), or the Popen when wait is False."""
     cmd = [sys.executable, SWEEP, *map(str, args)]
-    if not wait:
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if not wait:  # SIGINT back to its default: a suite started in the background (nohup, &) inherits it ignored
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     return done.returncode, done.stdout, done.stderr
 
