@@ -19,6 +19,7 @@ import torch
 import comfy.patcher_extension
 
 from ..core.rcfg import residual_uncond
+from ..core.reduce import per_sample_norm
 from .main_call import WRAPPER_KEY, UncondEstimate
 from .run_state import run_state
 
@@ -27,8 +28,8 @@ RUNAWAY = 30.0   # guided prediction RMS over the first step's that stops a run 
 
 
 def rms(t: torch.Tensor) -> torch.Tensor:
-    """Per-sample root mean square over all non-batch dims."""
-    return t.float().pow(2).flatten(1).mean(dim=1).sqrt()
+    """Per-sample root mean square over all non-batch dims, (B,)."""
+    return per_sample_norm(t.float()).flatten() / t[0].numel() ** 0.5
 
 
 class RCFG(UncondEstimate):
