@@ -2,7 +2,7 @@
 import torch
 
 from ..core.asag import joint_sinkhorn_attention, sinkhorn_attention
-from ..core.pag import additive_mask
+from ..core.attention import additive_mask
 from .hook import AttentionCall
 
 

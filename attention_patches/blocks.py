@@ -15,7 +15,7 @@ import torch
 
 import comfy.patcher_extension
 
-from ..guiders.schedule import sampler_position
+from ..core.run_steps import sampler_position
 from .hook import PassState, PerturbedPass, chain_replace, joint_slices
 from .layers import Layer
 from .per_thread import PerThread

@@ -20,7 +20,7 @@ import torch
 
 import comfy.patcher_extension
 
-from ..core.pag import additive_mask
+from ..core.attention import additive_mask
 from .hook import (PassState, PerturbedPass, from_heads_first, heads_first, installed_replace, joint_slices,
                    split_attention_args)
 from .layers import Layer, LayerMap

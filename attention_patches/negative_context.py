@@ -32,9 +32,9 @@ import comfy.patcher_extension
 import comfy.sampler_helpers
 import comfy.utils
 
-from ..core.pag import additive_mask
-from ..guiders.idle import check_run, round_down
-from ..guiders.run_state import SharedPatch, run_state
+from ..core.attention import additive_mask
+from ..core.run_steps import check_run, round_down
+from ..core.run_state import SharedPatch, run_state
 from .hook import (PerturbedPass, chain_replace, heads_first, heads_last, joint_slices, mask_rows,
                    split_attention_args)
 from .layers import LayerMap

@@ -1,7 +1,7 @@
 """SEG's attention perturbation (arXiv 2408.00760) for the hook layer: blurred image-token queries."""
 import torch
 
-from ..core.pag import additive_mask
+from ..core.attention import additive_mask
 from ..core.seg import seg_attention
 from .hook import AttentionCall
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from ..core.pag import additive_mask
-from ..core.seg import chunked_attention
+from ..core.attention import additive_mask
+from ..core.attention import chunked_attention
 from .hook import PassState, PerturbedPass, chunk_rows, from_heads_first, heads_first, mask_rows
 from .layers import Layer
 from .per_thread import PerThread

@@ -39,8 +39,3 @@ def apg_guidance(cond: torch.Tensor, uncond: torch.Tensor, eta: float, norm_thre
 def apg_denoised(cond: torch.Tensor, guidance: torch.Tensor, scale: float) -> torch.Tensor:
     """APG (arXiv 2410.02416) Alg. 1 output: D = D_c + (w - 1) * G'."""
     return cond + (scale - 1.0) * guidance
-
-
-def cond_for_linear_cfg(target: torch.Tensor, uncond: torch.Tensor, scale: float) -> torch.Tensor:
-    """The cond prediction c' for which ComfyUI's linear CFG, uncond + w (c' - uncond), lands on target."""
-    return uncond + (target - uncond) / scale

@@ -7,7 +7,7 @@ chunks of query rows, so memory stays O(chunk * N) and no N x N matrix is formed
 """
 import torch
 
-from .seg import chunked_attention
+from .attention import chunked_attention
 
 
 def _block(mask: torch.Tensor | None, rows: slice, cols: slice) -> torch.Tensor | None:

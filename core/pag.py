@@ -1,6 +1,8 @@
 """Perturbed-Attention Guidance kernels (Ahn et al., ECCV 2024, arXiv 2403.17377)."""
 import torch
 
+from .attention import additive_mask
+
 
 def pag_extrapolate(denoised: torch.Tensor, cond: torch.Tensor, perturbed: torch.Tensor, scale: float) -> torch.Tensor:
     """PAG (arXiv 2403.17377) combine: D + s * (D_c - D_perturbed)."""
@@ -10,17 +12,6 @@ def pag_extrapolate(denoised: torch.Tensor, cond: torch.Tensor, perturbed: torch
 def identity_self_attention(v: torch.Tensor) -> torch.Tensor:
     """PAG (arXiv 2403.17377) perturbed self-attention: the identity attention map, so every token returns its value."""
     return v
-
-
-def additive_mask(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
-    """An attention mask as a 4-D additive float mask (boolean True = attend)."""
-    if mask is None:
-        return None
-    if mask.dtype == torch.bool:
-        mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, float("-inf"))
-    while mask.ndim < 4:
-        mask = mask.unsqueeze(0 if mask.ndim == 2 else 1)
-    return mask.to(dtype)
 
 
 def joint_identity_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, text_len: int, text_first: bool,

@@ -4,18 +4,9 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .attention import chunked_attention
+
 INFINITE_BLUR = 9999.0
-
-
-def chunked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
-                      mask: torch.Tensor | None = None, chunk: int = 1024) -> torch.Tensor:
-    """Softmax attention over (B, H, N, D), query rows in chunks so memory stays O(chunk * N)."""
-    out = torch.empty(q.shape[:-1] + (v.shape[-1],), dtype=v.dtype, device=v.device)
-    for start in range(0, q.shape[2], chunk):
-        rows = slice(start, start + chunk)
-        part_mask = None if mask is None else mask[:, :, rows] if mask.shape[2] > 1 else mask
-        out[:, :, rows] = F.scaled_dot_product_attention(q[:, :, rows], k, v, attn_mask=part_mask, scale=scale)
-    return out
 
 
 def gaussian_kernel_size(sigma: float, limit: int) -> int:

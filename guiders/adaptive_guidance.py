@@ -3,8 +3,8 @@ import torch
 
 from ..core.adaptive_guidance import guidance_cosine
 from .combine import CombineRule, Step
-from .idle import is_last_step, warn_once
-from .run_state import run_state
+from ..core.run_steps import is_last_step, warn_once
+from ..core.run_state import run_state
 
 
 class AdaptiveGuidanceRule(CombineRule):

@@ -3,7 +3,7 @@ both on the positive prompt. A post-CFG term, so ordinary CFG (the sampler's cfg
 alone."""
 from ..core.autoguidance import autoguidance
 from .main_call import MainCallHook
-from .run_state import SharedPatch
+from ..core.run_state import SharedPatch
 from .two_model import SecondModel
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from ..core.cfg_cache import estimate_uncond, frequency_deltas
-from .idle import check_run, listed
+from ..core.run_steps import check_run, listed
 from .main_call import UncondEstimate
 from .schedule import diffusers_timestep
 

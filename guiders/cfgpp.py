@@ -12,7 +12,7 @@ import comfy.samplers
 from comfy.k_diffusion.sampling import default_noise_sampler
 
 from ..core.cfgpp import ddim_step, dpmpp_2m_step, signal_scale
-from .run_state import SharedPatch
+from ..core.run_state import SharedPatch
 
 NAME = "CFG++ (Guidance Zoo)"
 

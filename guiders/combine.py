@@ -13,10 +13,11 @@ from functools import cached_property
 
 import torch
 
-from ..core.apg import cond_for_linear_cfg
+from ..core.cfg import cond_for_linear_cfg
 from ..core.spaces import from_model_output, to_model_output
-from .run_state import SharedPatch, run_state
-from .schedule import Schedule, progress, sampler_position
+from ..core.run_state import SharedPatch, run_state
+from ..core.run_steps import progress, sampler_position
+from .schedule import Schedule
 
 
 def prediction_type(model) -> str:

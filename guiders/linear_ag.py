@@ -16,7 +16,7 @@ import logging
 import torch
 
 from ..core.linear_ag import linear_estimate, normal_equations, solve_coefficients
-from .idle import is_last_step, warn_once
+from ..core.run_steps import is_last_step, warn_once
 from .main_call import UncondEstimate
 
 NAME = "LinearAG (Guidance Zoo)"

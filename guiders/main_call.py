@@ -11,7 +11,7 @@ import comfy.patcher_extension
 
 from ..core.spaces import from_model_output, to_model_output
 from .combine import prediction_type
-from .run_state import SharedPatch, run_state
+from ..core.run_state import SharedPatch, run_state
 
 WRAPPER_KEY = "guidance_zoo_main_call"
 

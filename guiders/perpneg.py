@@ -6,7 +6,7 @@ import comfy.samplers
 import node_helpers
 
 from ..core.perpneg import perpneg_denoised
-from .run_state import SharedPatch
+from ..core.run_state import SharedPatch
 
 
 class PerpNegGuider(comfy.samplers.CFGGuider):

@@ -2,7 +2,7 @@
 batched, perturbed cond pass."""
 from ..core.pag import pag_extrapolate
 from .extra_pass import ExtraCondPass
-from .run_state import SharedPatch
+from ..core.run_state import SharedPatch
 from .schedule import Schedule
 
 

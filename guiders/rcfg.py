@@ -21,7 +21,7 @@ import comfy.patcher_extension
 from ..core.rcfg import residual_uncond
 from ..core.reduce import per_sample_norm
 from .main_call import WRAPPER_KEY, UncondEstimate
-from .run_state import run_state
+from ..core.run_state import run_state
 
 MODES = ("self", "initialize")
 RUNAWAY = 30.0   # guided prediction RMS over the first step's that stops a run (tiny models: sane runs < 17x)

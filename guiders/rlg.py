@@ -2,8 +2,8 @@
 its base each run with the same CFG; v = v_base^cfg + w (v_rl^cfg - v_base^cfg). Before zero_init_steps the RL model
 runs alone (the base pass is skipped)."""
 from ..core.rlg import rlg_combine
-from .run_state import SharedPatch
-from .schedule import sampler_position
+from ..core.run_state import SharedPatch
+from ..core.run_steps import sampler_position
 from .two_model import SecondModel
 
 

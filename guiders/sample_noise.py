@@ -11,7 +11,7 @@ import hashlib
 
 import torch
 
-from .run_state import run_state
+from ..core.run_state import run_state
 
 _KEY = "guidance_zoo_sample_fingerprints"
 

@@ -8,7 +8,7 @@ from ..attention_patches.scfg import AttentionMapCapture, CapturedMaps
 from ..core.scfg import rate_map, region_masks
 from .combine import CombineRule, Step
 from .main_call import MainCallHook
-from .run_state import run_state
+from ..core.run_state import run_state
 
 
 class SCFGCapture(MainCallHook):

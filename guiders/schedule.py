@@ -5,22 +5,7 @@ from dataclasses import dataclass
 import torch
 
 from ..core.schedules import in_interval, schedule_factor
-from .idle import check_run, listed, round_down, round_up
-
-
-def sampler_position(model_options: dict, sigma) -> tuple[int, int]:
-    """Index of the current step in the run's sigma schedule and the number of steps (0 of 1 when unknown)."""
-    value = float(sigma.flatten()[0])
-    sigmas = model_options.get("transformer_options", {}).get("sample_sigmas")
-    if sigmas is None or len(sigmas) < 2:
-        return 0, 1
-    return int((sigmas[:-1].float().cpu() - value).abs().argmin()), len(sigmas) - 1
-
-
-def progress(model_options: dict, sigma) -> float:
-    """0 at the first (noisiest) step, 1 at the last."""
-    index, count = sampler_position(model_options, sigma)
-    return index / max(count - 1, 1)
+from ..core.run_steps import check_run, listed, progress, round_down, round_up
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from collections.abc import Callable
 
 from ..core.slg import rescale_to_cond_std
-from .idle import check_run, listed, round_down, round_up, step_sigmas
+from ..core.run_steps import check_run, listed, round_down, round_up, step_sigmas
 from .perturbed_guidance import PerturbedGuidancePostCFG
 from .schedule import Schedule
 

@@ -16,8 +16,8 @@ import comfy.utils
 
 from ..attention_patches.spg import StyleKVInjection
 from .main_call import MainCallHook
-from .run_state import SharedPatch, run_state
-from .schedule import sampler_position
+from ..core.run_state import SharedPatch, run_state
+from ..core.run_steps import sampler_position
 
 WRAPPER_KEY = "guidance_zoo_spg_style_input"
 

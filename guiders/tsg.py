@@ -21,7 +21,7 @@ import comfy.model_patcher
 import comfy.patcher_extension
 
 from ..core.tsg import perturbed_time_embedding
-from .idle import check_run, listed
+from ..core.run_steps import check_run, listed
 from .main_call import MainCallHook, without_uncond
 from .sample_noise import SampleNoise, sample_noise
 from .schedule import diffusers_timestep

@@ -21,7 +21,7 @@ import comfy.patcher_extension
 import comfy.samplers
 import torch
 
-from .run_state import SharedPatch, run_state
+from ..core.run_state import SharedPatch, run_state
 
 MODEL_KEY = "guidance_zoo_second_model"
 ADDITIVE_ADAPTERS = {"lora": 4, "loha": 7, "lokr": 8}  # adapter name -> index of its dora_scale

@@ -5,7 +5,7 @@ from comfy_api.latest import io
 
 from ..attention_patches.blocks import BlockPass, BlockPerturbation
 from ..attention_patches.layers import Layer, LayerMap
-from ..guiders.idle import sigma_to_percent
+from ..core.run_steps import sigma_to_percent
 from ..guiders.slg import SigmaWindow, SkipLayerPostCFG
 from .common import NodeInputError, Number, model_patch_schema
 from .perturbation import layers_input, patch_with_pass, resolve_layers, schedule_input

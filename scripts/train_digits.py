@@ -50,7 +50,8 @@ def main(argv=None) -> int:
                              "high noise levels, where an eps model's x0 error is sigma^2 times its eps error")
     parser.add_argument("--init", help="start from this weights file (EMA and contexts) instead of fresh weights")
     parser.add_argument("--warmup", type=int, default=100)
-    parser.add_argument("--save-every", type=int, default=400, help="also save the EMA weights every N steps")
+    parser.add_argument("--save-every", type=int, default=400,
+                        help="also save the EMA weights every N steps, as <out>.step<N>.safetensors")
     parser.add_argument("--shift", type=float, default=2.0, help="augmentation: random shift up to N pixels")
     parser.add_argument("--degrees", type=float, default=8.0, help="augmentation: random rotation up to N degrees")
     parser.add_argument("--out", default=dm.weights_path())
@@ -101,10 +102,10 @@ def main(argv=None) -> int:
         f"[-{dm.RANGE}, {dm.RANGE}]; steps {args.steps} batch {args.batch} lr {args.lr} ema {args.ema} "
         f"p_null {args.p_null} seed {args.seed} threads {args.threads} high_sigma_weight {args.high_sigma_weight} "
         f"warmup {args.warmup} init {args.init}")
-    def save(step):
+    def save(step, path):
         state = {k: v.contiguous() for k, v in ema.items()}
         state[dm.CONTEXT_KEY] = ema_ctx.contiguous()
-        save_file(state, args.out, metadata={"format": "pt", "model": "guidance_zoo digits SD15-class UNet",
+        save_file(state, path, metadata={"format": "pt", "model": "guidance_zoo digits SD15-class UNet",
                                              "steps": str(step), "seed": str(args.seed)})
 
     say("step  loss(smoothed)  loss(window mean)  lr  elapsed_s")
@@ -151,8 +152,8 @@ def main(argv=None) -> int:
                 f"{time.time() - t0:.0f}")
             window = []
             if step % args.save_every == 0 and step < args.steps:
-                save(step)
-    save(args.steps)
+                save(step, f"{os.path.splitext(args.out)[0]}.step{step}.safetensors")
+    save(args.steps, args.out)
     say(f"saved EMA weights to {os.path.relpath(args.out, ROOT)} "
         f"({os.path.getsize(args.out) / 1e6:.1f} MB) after {time.time() - t0:.0f} s")
     log.close()

@@ -6,8 +6,10 @@ import sys
 import pytest
 import torch
 
-from guidance_zoo.core.apg import apg_denoised, apg_guidance, cond_for_linear_cfg
-from guidance_zoo.core.pag import additive_mask, joint_identity_attention, pag_extrapolate
+from guidance_zoo.core.apg import apg_denoised, apg_guidance
+from guidance_zoo.core.cfg import cond_for_linear_cfg
+from guidance_zoo.core.attention import additive_mask
+from guidance_zoo.core.pag import joint_identity_attention, pag_extrapolate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAPES = [(2, 4, 8, 8), (2, 16, 3, 8, 8)]

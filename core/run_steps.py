@@ -1,6 +1,5 @@
-"""Few-step runs (Turbo, Lightning, LCM: 4-8 steps) can leave a method with a window, warm-up or switch nothing to
-do. These helpers look at the run's schedule and log one warning per run naming the node, the setting and a value
-that would act."""
+"""The run's step schedule: where a model call is in it, and the once-per-run warning when a few-step schedule leaves
+a method nothing to do (Turbo, Lightning, LCM: 4-8 steps), naming the node, the setting and a value that acts."""
 from __future__ import annotations
 
 import logging
@@ -71,3 +70,18 @@ def round_up(value: float, places: int) -> float:
 
 def round_down(value: float, places: int) -> float:
     return max(math.floor(value * 10 ** places) / 10 ** places, 0.0)
+
+
+def sampler_position(model_options: dict, sigma) -> tuple[int, int]:
+    """Index of the current step in the run's sigma schedule and the number of steps (0 of 1 when unknown)."""
+    value = float(sigma.flatten()[0])
+    sigmas = model_options.get("transformer_options", {}).get("sample_sigmas")
+    if sigmas is None or len(sigmas) < 2:
+        return 0, 1
+    return int((sigmas[:-1].float().cpu() - value).abs().argmin()), len(sigmas) - 1
+
+
+def progress(model_options: dict, sigma) -> float:
+    """0 at the first (noisiest) step, 1 at the last."""
+    index, count = sampler_position(model_options, sigma)
+    return index / max(count - 1, 1)
