@@ -3,7 +3,7 @@ import torch
 
 from ..core.asag import joint_sinkhorn_attention, sinkhorn_attention
 from ..core.attention import additive_mask
-from .hook import AttentionCall
+from .attention_call import AttentionCall
 
 
 def asag_perturbation(epsilon: float, iterations: int):

@@ -16,7 +16,9 @@ import torch
 import comfy.patcher_extension
 
 from ..core.run_steps import sampler_position
-from .hook import PassState, PerturbedPass, chain_replace, joint_slices
+from .hook import PassState, PerturbedPass, chain_replace
+from .tokens import joint_slices
+from .families.base import AttentionReach, BlockReach
 from .layers import Layer
 from .per_thread import PerThread
 
@@ -52,20 +54,6 @@ def step_seed(seed: int, transformer_options: dict) -> int:
     return (seed * 1_000_003 + index) % (2 ** 63)
 
 
-def block_modules(diffusion_model, family: str) -> dict[Layer, torch.nn.Module]:
-    """The block module behind each layer name on families without block patches (UNets, Lumina2)."""
-    if family == "lumina2":
-        return {Layer("block", i): layer for i, layer in enumerate(diffusion_model.layers)}
-    modules = {}
-    for group, blocks in (("input", diffusion_model.input_blocks), ("middle", [diffusion_model.middle_block]),
-                          ("output", diffusion_model.output_blocks)):
-        for i, block in enumerate(blocks):
-            inner = [t for m in block.modules() if type(m).__name__ == "SpatialTransformer"
-                     for t in m.transformer_blocks]
-            modules.update({Layer(group, i, sub): module for sub, module in enumerate(inner)})
-    return modules
-
-
 class BlockPass(PerturbedPass):
     """A perturbed pass acting on whole blocks; `layers` are the candidate blocks."""
 
@@ -74,7 +62,7 @@ class BlockPass(PerturbedPass):
 
     def options(self, model_options: dict, state: BlockPassState) -> dict:
         mo, to = self.registered(model_options, state)
-        if self.lmap.family in ("unet", "lumina2"):
+        if self.lmap.family.block_reach is BlockReach.FORWARD_HOOKS:
             comfy.patcher_extension.add_wrapper_with_key(
                 comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY, self._hooks_wrapper(state), to)
             return mo
@@ -90,7 +78,7 @@ class BlockPass(PerturbedPass):
 
     def _image(self, layer: Layer, tokens: int, state: BlockPassState) -> slice:
         """The image tokens of a block's hidden states: joint sequences (Flux single blocks, Lumina2) carry text."""
-        if self.lmap.family == "lumina2" or (self.lmap.family == "flux" and layer.group == "single"):
+        if self.lmap.family.block_carries_text(layer):
             return joint_slices(tokens, state.text_len, self.lmap.text_first, state.image_len)[1]
         return slice(0, tokens)
 
@@ -124,7 +112,7 @@ class BlockPass(PerturbedPass):
         def block(args: dict, extra: dict) -> dict:
             def run(block_args: dict) -> dict:
                 return previous(block_args, extra) if previous is not None else extra["original_block"](block_args)
-            if self.lmap.family == "flux" and layer.group == "double" and args.get("txt") is not None:
+            if args.get("txt") is not None:
                 state.text_len = args["txt"].shape[1]
             if layer not in state.targets:
                 return run(args)
@@ -147,7 +135,7 @@ class BlockPass(PerturbedPass):
 
     def _hooks_wrapper(self, state: BlockPassState):
         def wrapper(executor, *args, **kwargs):
-            modules = block_modules(executor.class_obj, self.lmap.family)
+            modules = self.lmap.family.block_modules(executor.class_obj)
             handles = []
             try:
                 for layer in self.layers:
@@ -156,8 +144,8 @@ class BlockPass(PerturbedPass):
                             self._pre_hook(layer, state), with_kwargs=True))
                         handles.append(modules[layer].register_forward_hook(
                             self._post_hook(layer, state), with_kwargs=True))
-                if self.lmap.family == "lumina2":
-                    return self.lumina_wrapper(state)(executor, *args, **kwargs)
+                if self.lmap.family.attention_reach is AttentionReach.CALL_COUNT:
+                    return self.call_counter(self.lmap, state)(executor, *args, **kwargs)
                 return executor(*args, **kwargs)
             finally:
                 for handle in handles:

@@ -21,8 +21,10 @@ import torch
 import comfy.patcher_extension
 
 from ..core.attention import additive_mask
-from .hook import (PassState, PerturbedPass, from_heads_first, heads_first, installed_replace, joint_slices,
-                   split_attention_args)
+from .attention_call import RawAttention
+from .hook import PassState, PerturbedPass, installed_replace
+from .tokens import from_heads_first, heads_first, joint_slices
+from .families.base import AttentionReach, TextEntry
 from .layers import Layer, LayerMap
 
 WRAPPER_KEY = "guidance_zoo_cross_attention"
@@ -59,16 +61,16 @@ def install_cross_attention(patcher, lmap: LayerMap, layers: list[Layer], replac
     patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY,
                                  _reach_check(tracker, owner, names, lmap.model_name))
     to = patcher.model_options.setdefault("transformer_options", {})
-    if lmap.family == "unet":
+    if lmap.family.text_entry is TextEntry.CROSS_ATTENTION:
         for layer in layers:
             key = lmap.patch_key(layer)
             patcher.set_model_attn2_replace(_unet_replace(replace, layer, installed_replace(to, "attn2", key), tracker),
                                             *key)
         return
     finder = PerturbedPass(lmap, layers, None, owner)
-    if lmap.family == "lumina2":
+    if lmap.family.attention_reach is AttentionReach.CALL_COUNT:
         patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY + "_calls",
-                                     PerturbedPass.lumina_wrapper(tracker))
+                                     PerturbedPass.call_counter(lmap, tracker))
     else:
         for layer in lmap.layers if lmap.joint else layers:
             key = lmap.patch_key(layer)
@@ -90,21 +92,20 @@ def _reach_check(tracker: PassState, owner: str, names: str, model_name: str):
     return wrapper
 
 
-def _run(replace: CrossAttention, tracker: PassState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
-         keep_canonical: bool, scale: float | None, installed: Callable[[], torch.Tensor] | None,
-         text: slice | None = None) -> torch.Tensor:
-    q, k, v = heads_first(heads, canonical, q, k, v)
-    before = None if installed is None else (lambda: heads_first(heads, keep_canonical, installed())[0])
+def _run(replace: CrossAttention, tracker: PassState, layer: Layer, raw: RawAttention,
+         installed: Callable[[], torch.Tensor] | None, text: slice | None = None) -> torch.Tensor:
+    q, k, v = heads_first(raw.heads, raw.canonical, raw.q, raw.k, raw.v)
+    before = None if installed is None else (lambda: heads_first(raw.heads, raw.keep_canonical, installed())[0])
     tracker.hits += 1
-    out = replace(CrossAttentionCall(q, k, v, q.shape[-1] ** -0.5 if scale is None else scale,
-                                     additive_mask(mask, torch.float32), layer, before, text))
-    return from_heads_first(out, keep_canonical)
+    out = replace(CrossAttentionCall(q, k, v, q.shape[-1] ** -0.5 if raw.scale is None else raw.scale,
+                                     additive_mask(raw.mask, torch.float32), layer, before, text))
+    return from_heads_first(out, raw.keep_canonical)
 
 
 def _unet_replace(replace: CrossAttention, layer: Layer, previous, tracker: PassState):
     def attn2(q, k, v, extra_options):
         installed = None if previous is None else (lambda: previous(q, k, v, extra_options))
-        return _run(replace, tracker, layer, q, k, v, extra_options["n_heads"], None, False, False, None, installed)
+        return _run(replace, tracker, layer, RawAttention(q, k, v, extra_options["n_heads"]), installed)
     return attn2
 
 
@@ -129,11 +130,9 @@ def _override(replace: CrossAttention, tracker: PassState, select, previous):
     def override(func, *args, **kwargs):
         def normal():
             return previous(func, *args, **kwargs) if previous is not None else func(*args, **kwargs)
-        q, k, v, heads, mask = split_attention_args(args, kwargs)
-        canonical = kwargs.get("skip_reshape", False)
-        layer, text = select(tracker, q, k, 2 if canonical else 1)
+        raw = RawAttention.from_override(args, kwargs)
+        layer, text = select(tracker, raw.q, raw.k, 2 if raw.canonical else 1)
         if layer is None:
             return normal()
-        return _run(replace, tracker, layer, q, k, v, heads, mask, canonical, kwargs.get("skip_output_reshape", False),
-                    kwargs.get("scale"), normal if previous is not None else None, text)
+        return _run(replace, tracker, layer, raw, normal if previous is not None else None, text)
     return override

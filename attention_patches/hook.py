@@ -11,7 +11,6 @@ A pass that reached none of its layers raises instead of silently doing nothing.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
 
 import torch
@@ -19,51 +18,13 @@ import torch
 import comfy.model_patcher
 import comfy.patcher_extension
 
+from .attention_call import AttentionCall, Perturbation, RawAttention
+from .families.base import AttentionReach
 from .layers import Layer, LayerMap
 from .per_thread import PerThread
+from .tokens import from_heads_first, heads_first, mask_rows
 
 PASS_KEY = "guidance_zoo_pass"
-
-
-def mask_rows(mask: torch.Tensor | None, rows, batch: int) -> torch.Tensor | None:
-    """The given batch rows of an attention mask that has one row per sample of a batch of `batch`; a mask shared by
-    every row (or None) as it is."""
-    if mask is not None and mask.ndim > 2 and mask.shape[0] == batch > 1:
-        return mask[rows]
-    return mask
-
-
-def joint_slices(tokens: int, text_len: int, text_first: bool, image_len: int | None = None) -> tuple[slice, slice]:
-    """(text, image) positions in a joint sequence of `tokens` tokens whose text_len text tokens come first or last;
-    image_len: the image tokens when padding tokens follow them (Lumina2 with pad_tokens_multiple)."""
-    if text_first:
-        return slice(0, text_len), slice(text_len, tokens if image_len is None else text_len + image_len)
-    return slice(tokens - text_len, tokens), slice(0, tokens - text_len)
-
-
-@dataclass
-class AttentionCall:
-    """One self/joint attention call in canonical layout: q, k, v are (B, heads, tokens, head_dim)."""
-    q: torch.Tensor
-    k: torch.Tensor
-    v: torch.Tensor
-    layer: Layer
-    joint: bool
-    text_len: int
-    text_first: bool
-    scale: float | None
-    mask: torch.Tensor | None
-    grid: tuple[int, int] | None = None    # (h, w) of the image tokens where the layer tells it (UNets)
-    image_len: int | None = None           # image tokens before padding tokens (Lumina2 with pad_tokens_multiple)
-
-    @property
-    def image(self) -> slice:
-        """The image tokens' positions in the sequence."""
-        return joint_slices(self.q.shape[2], self.text_len if self.joint else 0, self.text_first,
-                            self.image_len if self.joint else None)[1]
-
-
-Perturbation = Callable[[AttentionCall], torch.Tensor]
 
 
 class PassState:
@@ -94,49 +55,6 @@ class PassState:
         return self._rows[key]
 
 
-def chunk_rows(cond_or_uncond: list | None, chunk: int, batch: int) -> slice | None:
-    """Batch rows of the first chunk of a call carrying cond index `chunk`, or None when the call has none."""
-    chunks = list(cond_or_uncond or [])
-    if chunk not in chunks:
-        return None
-    per = batch // len(chunks)
-    start = chunks.index(chunk) * per
-    return slice(start, start + per)
-
-
-def split_attention_args(args: tuple, kwargs: dict):
-    """(q, k, v, heads, mask) of a call to ComfyUI's optimized attention, as an attention override receives it."""
-    q, k, v = args[:3]
-    heads = args[3] if len(args) > 3 else kwargs["heads"]
-    mask = args[4] if len(args) > 4 else kwargs.get("mask")
-    return q, k, v, heads, mask
-
-
-def to_heads_first(t: torch.Tensor, head_dim: int, already: bool, heads: int) -> torch.Tensor:
-    """(B, N, H*D) or, when already, (B, H, N, D) -> (B, H, N, D); grouped k/v heads are repeated up to heads."""
-    if not already:
-        t = t.reshape(t.shape[0], t.shape[1], -1, head_dim).transpose(1, 2)
-    return t.repeat_interleave(heads // t.shape[1], dim=1) if t.shape[1] != heads else t
-
-
-def heads_first(heads: int, already: bool, q: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """q and any of k, v, outputs as ComfyUI's attention gets them (skip_reshape: already) -> (B, H, N, D) each,
-    with the query's head size."""
-    head_dim = q.shape[-1] if already else q.shape[-1] // heads
-    return tuple(to_heads_first(t, head_dim, already, heads) for t in (q, *others))
-
-
-def heads_last(t: torch.Tensor) -> torch.Tensor:
-    """(B, H, N, D) -> (B, N, H*D)."""
-    b, h, n, d = t.shape
-    return t.transpose(1, 2).reshape(b, n, h * d)
-
-
-def from_heads_first(t: torch.Tensor, keep: bool) -> torch.Tensor:
-    """An attention output (B, H, N, D) in the layout the caller asked for (skip_output_reshape: keep)."""
-    return t if keep else heads_last(t)
-
-
 def installed_replace(to: dict, kind: str, key: tuple):
     """The `kind` replace patch ComfyUI runs at key in these transformer_options, or None; a UNet attn key
     (block, index, transformer_index) falls back to (block, index) as ComfyUI does."""
@@ -148,13 +66,6 @@ def chain_replace(to: dict, kind: str, key: tuple, make: Callable, *args) -> Non
     """Install make(*args, previous) as the `kind` replace patch at key, previous being the one it replaces."""
     previous = installed_replace(to, kind, key)
     to.setdefault("patches_replace", {}).setdefault(kind, {})[key] = make(*args, previous)
-
-
-def lumina_text_len(executor, args: tuple, kwargs: dict) -> int:
-    """Lumina2's text tokens in its joint sequence: the context padded to a multiple of pad_tokens_multiple."""
-    context = args[2] if len(args) > 2 else kwargs["context"]
-    multiple = getattr(executor.class_obj, "pad_tokens_multiple", None)
-    return context.shape[1] + ((-context.shape[1]) % multiple if multiple else 0)
 
 
 class PerturbedPass:
@@ -191,39 +102,38 @@ class PerturbedPass:
 
     def options(self, model_options: dict, state: PassState) -> dict:
         mo, to = self.registered(model_options, state)
-        if self.lmap.family == "unet":
+        reach = self.lmap.family.attention_reach
+        if reach is AttentionReach.REPLACE_PATCHES:
             for layer in self.layers:
                 chain_replace(to, "attn1", self.lmap.patch_key(layer), self._unet_replace, layer, state)
             return mo
         to["optimized_attention_override"] = self._override(to.get("optimized_attention_override"), state)
-        if self.lmap.family == "lumina2":
+        if reach is AttentionReach.CALL_COUNT:
             comfy.patcher_extension.add_wrapper_with_key(
-                comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PASS_KEY, self.lumina_wrapper(state), to)
+                comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PASS_KEY, self.call_counter(self.lmap, state), to)
             return mo
         for layer in self.lmap.layers:
             chain_replace(to, "dit", self.lmap.patch_key(layer), self.block_marker, layer, state)
         return mo
 
-    def layer_call(self, state: PassState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
-                   keep_canonical: bool, scale: float | None, cond_or_uncond: list | None,
-                   normal: Callable[[], torch.Tensor], grid: tuple[int, int] | None = None) -> torch.Tensor:
-        """The attention output of one call of a chosen layer; q, k, v as ComfyUI passes them (canonical:
-        skip_reshape), normal() the output of whatever was installed before. Here: perturb the chosen rows;
-        subclasses that act on the raw call (SPG) override it."""
-        rows, any_row = state.rows(cond_or_uncond, q.shape[0], q.device)
+    def layer_call(self, state: PassState, layer: Layer, raw: RawAttention,
+                   normal: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """The attention output of one call of a chosen layer, normal() being the output of whatever was installed
+        before. Here: perturb the chosen rows; subclasses that act on the raw call (SPG) override it."""
+        q, k, v, mask = raw.q, raw.k, raw.v, raw.mask
+        rows, any_row = state.rows(raw.cond_or_uncond, q.shape[0], q.device)
         if not any_row:
             return normal()
         if rows is not None:
             q, k, v, mask = q[rows], k[rows], v[rows], mask_rows(mask, rows, rows.shape[0])
-        q, k, v = heads_first(heads, canonical, q, k, v)
+        q, k, v = heads_first(raw.heads, raw.canonical, q, k, v)
         call = AttentionCall(
             q=q, k=k, v=v, layer=layer, joint=self.lmap.joint,
             text_len=state.text_len if self.lmap.joint else 0, text_first=self.lmap.text_first,
-            scale=scale, mask=mask, grid=grid, image_len=state.image_len)
-        if call.scale is None:
-            call.scale = call.q.shape[-1] ** -0.5
+            scale=q.shape[-1] ** -0.5 if raw.scale is None else raw.scale, mask=mask, grid=raw.grid,
+            image_len=state.image_len)
         state.hits += 1
-        perturbed = from_heads_first(self.perturb(call), keep_canonical)
+        perturbed = from_heads_first(self.perturb(call), raw.keep_canonical)
         if rows is None:
             return perturbed
         out = normal()
@@ -241,8 +151,9 @@ class PerturbedPass:
                                            transformer_options=extra_options)
             shape = extra_options.get("activations_shape")
             grid = (shape[-2], shape[-1]) if shape is not None and shape[-2] * shape[-1] == q.shape[1] else None
-            return self.layer_call(state, layer, q, k, v, extra_options["n_heads"], None, False, False, None,
-                              extra_options.get("cond_or_uncond"), normal, grid)
+            raw = RawAttention(q, k, v, extra_options["n_heads"], cond_or_uncond=extra_options.get("cond_or_uncond"),
+                               grid=grid)
+            return self.layer_call(state, layer, raw, normal)
         return replace
 
     @staticmethod
@@ -259,14 +170,12 @@ class PerturbedPass:
         return marker
 
     @staticmethod
-    def lumina_wrapper(state):
-        """A Lumina2 diffusion-model wrapper restarting the call count and recording the text and image lengths per
-        forward (both are padded to a multiple of pad_tokens_multiple) in state: a PassState, or the negative-context
-        hook's CallState (text_len, image_len, calls)."""
+    def call_counter(lmap: LayerMap, state):
+        """A diffusion-model wrapper (CALL_COUNT families) restarting the call count and recording the forward's text
+        and image lengths in state: a PassState, or the negative-context hook's CallState (text_len, image_len,
+        calls)."""
         def wrapper(executor, *args, **kwargs):
-            state.text_len = lumina_text_len(executor, args, kwargs)
-            patch = executor.class_obj.patch_size
-            state.image_len = -(-args[0].shape[-2] // patch) * -(-args[0].shape[-1] // patch)
+            state.text_len, state.image_len = lmap.family.token_lengths(executor.class_obj, args, kwargs)
             state.calls = 0
             return executor(*args, **kwargs)
         return wrapper
@@ -275,8 +184,8 @@ class PerturbedPass:
         """Count one self/joint attention call; the chosen layer it belongs to, or None."""
         index = state.calls
         state.calls += 1
-        if self.lmap.family == "lumina2":
-            layer = Layer("block", index - self.lmap.refiner_calls)
+        if self.lmap.family.attention_reach is AttentionReach.CALL_COUNT:
+            layer = self.lmap.family.counted_layer(index, self.lmap)
             return layer if layer in state.targets else None
         if state.current in state.targets and index == 0:
             return state.current
@@ -291,8 +200,5 @@ class PerturbedPass:
                 return previous(func, *args, **kwargs) if previous is not None else func(*args, **kwargs)
             if layer is None:
                 return normal()
-            q, k, v, heads, mask = split_attention_args(args, kwargs)
-            return self.layer_call(state, layer, q, k, v, heads, mask, kwargs.get("skip_reshape", False),
-                              kwargs.get("skip_output_reshape", False), kwargs.get("scale"),
-                              to.get("cond_or_uncond"), normal)
+            return self.layer_call(state, layer, RawAttention.from_override(args, kwargs), normal)
         return override

@@ -3,8 +3,8 @@ negative context's, clamp the per-token L1 norm ratio, blend with the positive o
 import torch
 
 from ..core.nag import nag_blend
-from .hook import heads_last
-from .negative_context import JointRows, attend
+from .tokens import heads_last
+from .negative_call import JointRows, attend
 
 
 def nag_cross_rule(scale: float, tau: float, alpha: float):

@@ -2,7 +2,7 @@
 import torch
 
 from ..core.pag import identity_self_attention, joint_identity_attention
-from .hook import AttentionCall
+from .attention_call import AttentionCall
 
 
 def pag_perturbation(call: AttentionCall) -> torch.Tensor:

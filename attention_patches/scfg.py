@@ -13,7 +13,8 @@ import torch
 import comfy.model_patcher
 
 from ..core.scfg import cross_attention_probs, ssgc_cross_attention
-from .hook import chain_replace, chunk_rows, heads_first
+from .hook import chain_replace
+from .tokens import chunk_rows, heads_first
 from .layers import Layer, LayerMap
 
 

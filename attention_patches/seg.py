@@ -3,7 +3,7 @@ import torch
 
 from ..core.attention import additive_mask
 from ..core.seg import seg_attention
-from .hook import AttentionCall
+from .attention_call import AttentionCall
 
 
 def seg_perturbation(blur_sigma: float):

@@ -13,7 +13,9 @@ import torch
 
 from ..core.attention import additive_mask
 from ..core.attention import chunked_attention
-from .hook import PassState, PerturbedPass, chunk_rows, from_heads_first, heads_first, mask_rows
+from .attention_call import RawAttention
+from .hook import PassState, PerturbedPass
+from .tokens import chunk_rows, from_heads_first, heads_first, mask_rows
 from .layers import Layer
 from .per_thread import PerThread
 
@@ -33,10 +35,10 @@ class StyleKVInjection(PerturbedPass):
     def new_state(self, chunk: int | None = None, ref_chunk: int | None = None) -> StyleState:
         return StyleState(set(self.layers), chunk, ref_chunk)
 
-    def layer_call(self, state: StyleState, layer: Layer, q, k, v, heads: int, mask, canonical: bool,
-                   keep_canonical: bool, scale: float | None, cond_or_uncond: list | None, normal, grid=None):
-        ref = chunk_rows(cond_or_uncond, state.ref_chunk, q.shape[0])
-        branch = chunk_rows(cond_or_uncond, state.chunk, q.shape[0])
+    def layer_call(self, state: StyleState, layer: Layer, raw: RawAttention, normal):
+        q, k, v = raw.q, raw.k, raw.v
+        ref = chunk_rows(raw.cond_or_uncond, state.ref_chunk, q.shape[0])
+        branch = chunk_rows(raw.cond_or_uncond, state.chunk, q.shape[0])
         out = normal()
         if branch is None:
             if ref is not None:
@@ -49,11 +51,11 @@ class StyleKVInjection(PerturbedPass):
         else:
             raise RuntimeError(f"{self.owner}: the style reference's keys and values did not reach layer "
                                f"{layer.name} before the style branch")
-        q_b, k_s, v_s = heads_first(heads, canonical, q[branch], k_ref, v_ref)
-        mask = mask_rows(mask, branch, q.shape[0])
+        q_b, k_s, v_s = heads_first(raw.heads, raw.canonical, q[branch], k_ref, v_ref)
+        mask = mask_rows(raw.mask, branch, q.shape[0])
         attended = chunked_attention(q_b.float(), k_s.float(), v_s.float(),
-                                     scale if scale is not None else q_b.shape[-1] ** -0.5,
+                                     raw.scale if raw.scale is not None else q_b.shape[-1] ** -0.5,
                                      additive_mask(mask, torch.float32))
         state.hits += 1
-        out[branch] = from_heads_first(attended, keep_canonical).to(out.dtype)
+        out[branch] = from_heads_first(attended, raw.keep_canonical).to(out.dtype)
         return out

@@ -2,8 +2,8 @@
 import torch
 
 from ..core.vsf import vsf_cross_attention, vsf_joint_attention
-from .hook import heads_last
-from .negative_context import JointRows
+from .tokens import heads_last
+from .negative_call import JointRows
 
 
 def vsf_cross_rule(scale: float, offset: float):

@@ -20,6 +20,7 @@ import torch
 import comfy.model_patcher
 import comfy.patcher_extension
 
+from ..attention_patches.families import family_for, model_names
 from ..core.tsg import perturbed_time_embedding
 from ..core.run_steps import check_run, listed
 from .main_call import MainCallHook, without_uncond
@@ -28,26 +29,12 @@ from .schedule import diffusers_timestep
 
 NAME = "TSG (Guidance Zoo)"
 WRAPPER_KEY = "guidance_zoo_tsg"
-# where each architecture computes its time-step embedding (first match wins)
-EMBEDDING_MODULES = ("time_embed",                          # SD1.5 / SDXL UNet
-                     "time_in",                             # Flux, Flux2, HunyuanVideo
-                     "t_embedder",                          # SD3 / MMDiT, Lumina2
-                     "time_embedding",                      # Wan 2.x
-                     "time_text_embed.timestep_embedder",   # Qwen-Image
-                     "distilled_guidance_layer")            # Chroma (its time/guidance modulation approximator)
 
 
-def time_embedding_module(diffusion_model: torch.nn.Module) -> torch.nn.Module | None:
-    """The module whose output is the time-step embedding of a diffusion model, or None."""
-    for path in EMBEDDING_MODULES:
-        module = diffusion_model
-        for name in path.split("."):
-            module = getattr(module, name, None)
-            if module is None:
-                break
-        if isinstance(module, torch.nn.Module):
-            return module
-    return None
+def time_embedding_module(diffusion_model: torch.nn.Module, config_name: str = "") -> torch.nn.Module | None:
+    """The module whose output is the time-step embedding of a diffusion model (its family adapter knows where), or
+    None."""
+    return family_for(diffusion_model, config_name).time_embedding(diffusion_model)
 
 
 def _uncond_rows(cond_or_uncond: list, batch: int, rows: int, device) -> torch.Tensor:
@@ -78,8 +65,8 @@ class TSG(MainCallHook):
             options.setdefault("transformer_options", {}))
         out = executor(model, [conds[0], copies] + conds[2:], x, timestep, options)
         if not hits:
-            raise RuntimeError(f"{NAME}: this model never computed its time-step embedding through "
-                               f"{', '.join(EMBEDDING_MODULES)}; this model variant is not supported")
+            raise RuntimeError(f"{NAME}: this model never computed its time-step embedding through the module its "
+                               "family adapter names; this model variant is not supported")
         return out
 
     def idle_message(self, model, model_options: dict, sigmas: list[float]) -> str | None:
@@ -96,7 +83,7 @@ class TSG(MainCallHook):
         def wrapper(executor, x, *args, **kwargs):
             options = args[4] if len(args) > 4 else kwargs.get("transformer_options", {})
             cond_or_uncond = options.get("cond_or_uncond") or []
-            module = time_embedding_module(executor.class_obj.diffusion_model)
+            module = time_embedding_module(*reversed(model_names(executor.class_obj)))
             if 1 not in cond_or_uncond or module is None:
                 return executor(x, *args, **kwargs)
             batch = x.shape[0]

@@ -4,8 +4,17 @@ from comfy_api.latest import io
 from ..guiders.adaptive_guidance import AdaptiveGuidanceRule
 from ..guiders.main_call import UncondSkip
 from .common import Number, model_patch_schema
+from .method_info import MethodInfo, Node
 
 NAME = "Adaptive Guidance (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="Adaptive Guidance", nodes=(Node("AdaptiveGuidance"),),
+    paper="Castillo et al., arXiv 2312.12487",
+    fixes="wasted uncond passes once cond and uncond agree",
+    evaluations="2 until the switch, then 1",
+    models="all",
+    at_cfg_1="no effect",
+    claim="CFG's quality with fewer model evaluations (uncond pass dropped once cond and uncond agree)")
 THRESHOLD = Number("threshold", 0.991, 0.0, 1.0, "Cosine similarity of the cond and uncond denoised predictions above "
                    "which "
                    "guidance stops for the rest of the run (0.99-0.999; community default 0.991). Lower saves more.",

@@ -3,9 +3,18 @@ from comfy_api.latest import io
 
 from ..guiders.apg import APGRule
 from .common import Number, model_patch_schema
+from .method_info import MethodInfo, Node
 from .schedule import patch_with_rule, scale_schedule_input
 
 NAME = "APG (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="APG", nodes=(Node("APG"),),
+    paper="Sadat et al., ICLR 2025, arXiv 2410.02416",
+    fixes="oversaturation and artifacts at high CFG",
+    evaluations="2",
+    models="all",
+    at_cfg_1="no effect",
+    claim="high cfg without oversaturation, CFG's adherence kept, better FID/diversity than CFG at the same scale")
 ETA = Number("eta", 0.0, -10.0, 10.0, "Weight of the guidance component parallel to the conditional prediction. "
              "0 (paper default) drops it; 1 keeps it, as plain CFG does.")
 THRESHOLD = Number("norm_threshold", 15.0, 0.0, 1000.0, "Largest allowed L2 norm of the guidance per sample (over all "

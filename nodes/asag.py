@@ -3,9 +3,18 @@ from comfy_api.latest import io
 
 from ..attention_patches.asag import asag_perturbation
 from .common import Number, model_patch_schema
+from .method_info import MethodInfo, Node
 from .perturbation import layer_and_schedule_inputs, patch_with_perturbation, resolve_layers
 
 NAME = "ASAG (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="ASAG", nodes=(Node("ASAG"),),
+    paper="Kim, AAAI 2026, arXiv 2511.07499",
+    fixes="structure and detail: steers away from an adversarial optimal-transport (Sinkhorn) self-attention",
+    evaluations="3 (2 at cfg 1), one batched call",
+    models="all nine families",
+    at_cfg_1="ASAG alone",
+    claim="better sample quality than PAG/SEG-style perturbations; adds to CFG")
 SCALE = Number("scale", 1.5, 0.0, 100.0, "ASAG scale s: D = D_cfg + s * (D_c - D_ASAG). 1.5 (the default of the "
                "public ComfyUI/Forge port; the paper gives no code). 0 turns ASAG off and costs nothing.")
 EPSILON = Number("epsilon", 1.0, 0.01, 100.0, "Entropic temperature of the Sinkhorn plan exp(-S / epsilon), in units "

@@ -3,10 +3,19 @@ from comfy_api.latest import io
 
 from ..guiders.autoguidance import AutoguidancePostCFG
 from .common import Number, model_patch_schema
+from .method_info import MethodInfo, Node
 from .two_model import cfg_input, guider, guider_schema, patched_pair, second_model
 
 NAME = "Autoguidance (Guidance Zoo)"
 GUIDER_NAME = "Autoguidance Guider (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="Autoguidance", nodes=(Node("Autoguidance"), Node("AutoguidanceGuider", "Autoguidance Guider", tag="GUIDER")),
+    paper="Karras et al., NeurIPS 2024, arXiv 2406.02507",
+    fixes=("CFG's loss of variety and prompt-driven distortion: guide by a weak version of the model "
+           "(smaller/less-trained checkpoint, or lower LoRA strength), on the positive prompt"),
+    evaluations="2 at cfg 1 (one call per model); 3 with CFG mixed in",
+    models="all nine (second model of the same family)",
+    at_cfg_1="autoguidance alone")
 WEAK = "weak_model"
 WEAK_TOOLTIP = ("The weak version of the same model: a smaller or less-trained checkpoint of the family, or the "
                 "same checkpoint with its LoRA at a lower strength (a weight variant runs without a second copy).")

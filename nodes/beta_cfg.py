@@ -3,8 +3,17 @@ from comfy_api.latest import io
 
 from ..guiders.beta_cfg import BetaCFGRule
 from .common import Number, model_patch_schema
+from .method_info import MethodInfo, Node
 
 NAME = "beta-CFG (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="beta-CFG", nodes=(Node("BetaCFG"),),
+    paper="Malarz et al., arXiv 2502.10574",
+    fixes="guidance strength over time, normalised direction",
+    evaluations="2",
+    models="all",
+    at_cfg_1="no effect",
+    claim="better quality/adherence trade-off than constant CFG")
 A = Number("a", 2.0, 0.1, 20.0, "Beta distribution a: with b, shapes the guidance over time (paper: 2). Below 1 "
            "the guidance is strongest at the start (the density is taken at 2% of the run at the earliest, so it "
            "stays finite).")

@@ -3,6 +3,17 @@ from comfy_api.latest import io
 
 from ..guiders.cfg_cache import NAME, CFGCache, TimestepRange
 from .common import NodeInputError, Number, model_patch_schema
+from .method_info import MethodInfo, Node
+
+METHOD_INFO = MethodInfo(
+    name="FasterCache CFG-Cache", nodes=(Node("FasterCacheCFGCache"),),
+    paper="Lv et al., ICLR 2025, arXiv 2410.19355",
+    fixes="uncond pass cost (video)",
+    evaluations="2 on full steps, 1 otherwise (every 5th full)",
+    models="all",
+    at_cfg_1="no effect",
+    short="FasterCache CFG-cache",
+    claim="CFG's quality with fewer model evaluations (uncond reused from cache)")
 
 _SCALE = ("diffusers' 0-1000 timestep scale (DDPM timestep for eps/v models, 1000 x sigma for flow models; "
           "1000 = pure noise)")

@@ -4,9 +4,19 @@ from comfy_api.latest import io
 from ..guiders.cfg_schedule import CFGScheduleRule
 from ..guiders.main_call import UncondSkip
 from .common import model_patch_schema
+from .method_info import MethodInfo, Node
 from .schedule import make_schedule, schedule_inputs
 
 NAME = "CFG Schedule (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="CFG Schedule", nodes=(Node("CFGSchedule"),),
+    paper="Wang et al., TMLR 2024, arXiv 2404.13040; Kynkaanniemi et al., NeurIPS 2024, arXiv 2404.07724",
+    fixes="static CFG; guidance where it hurts (interval)",
+    evaluations="2 inside the sigma interval, 1 outside (uncond pass skipped)",
+    models="all",
+    at_cfg_1="no effect",
+    claim_label="CFG schedules (arXiv 2404.13040)",
+    claim="increasing schedules improve quality/diversity at equal adherence")
 
 
 class CFGSchedule(io.ComfyNode):

@@ -3,9 +3,19 @@ from comfy_api.latest import io
 
 from ..guiders.cfg_zero_star import MODES, CFGZeroStarRule
 from .common import Number, check_choice, model_patch_schema
+from .method_info import MethodInfo, Node
 from .schedule import patch_with_rule, scale_schedule_input
 
 NAME = "CFG-Zero* (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="CFG-Zero*", nodes=(Node("CFGZeroStar"),),
+    paper="Fan et al., arXiv 2503.18886",
+    fixes="early-step errors of flow models",
+    evaluations="2",
+    models="all, made for flow (SD3, Flux, Wan)",
+    at_cfg_1="no effect",
+    claim_label="CFG-Zero* (arXiv 2503.18886, for flow models)",
+    claim="better quality and adherence than CFG at the same scale")
 ZERO_STEPS = Number("zero_init_steps", 1, 0, 1000, "Official zero-init: the first N steps output zero velocity "
                     "(the paper zeroes about 4% of steps; 1 = the first step). Flow models only (Flux, SD3, Wan...): "
                     "on eps/v models a zeroed step leaves the latent far noisier than the schedule expects, so it is "

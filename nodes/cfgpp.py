@@ -3,6 +3,15 @@ from comfy_api.latest import io
 
 from ..guiders.cfgpp import NAME, SAMPLERS, cfgpp_sampler
 from .common import CATEGORY, PREFIX, NodeInputError, check_number, schema
+from .method_info import MethodInfo, Node
+
+METHOD_INFO = MethodInfo(
+    name="CFG++", nodes=(Node("CFGPPSampler", "CFG++ sampler", tag="SAMPLER"),),
+    paper="Chung et al., ICLR 2025, arXiv 2406.08070",
+    fixes="off-manifold CFG steps; cfg means lambda (0.4-1)",
+    evaluations="2",
+    models="eps, v and flow models",
+    at_cfg_1="still renoises with the uncond")
 
 ETA = ("eta", 1.0, 0.0, 1.0)
 DDIM_ETA = ("ddim_eta", 0.0, 0.0, 1.0)

@@ -2,7 +2,16 @@
 fine-tuned version toward the target domain."""
 from comfy_api.latest import io
 
+from .method_info import MethodInfo, Node
 from .two_model import UncondGuiderNode, UncondMethod, UncondPatchNode, cfg_input
+
+METHOD_INFO = MethodInfo(
+    name="Domain Guidance", nodes=(Node("DomainGuidance"), Node("DomainGuidanceGuider", "guider", bold=False)),
+    paper="Zhong et al., ICLR 2025, arXiv 2504.01521",
+    fixes="transfer to a target domain: cond from the fine-tuned model, uncond from the pre-trained source",
+    evaluations="2, one call per model",
+    models="all nine",
+    at_cfg_1="no effect")
 
 METHOD = UncondMethod(
     node_id="DomainGuidance", name="Domain Guidance (Guidance Zoo)", second="source_model",

@@ -3,9 +3,19 @@ from comfy_api.latest import io
 
 from ..guiders.dynamic_thresholding import DynamicThresholdingRule
 from .common import Number, model_patch_schema
+from .method_info import MethodInfo, Node
 from .schedule import patch_with_rule, scale_schedule_input
 
 NAME = "Dynamic Thresholding (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="Dynamic Thresholding", nodes=(Node("DynamicThresholding"),),
+    paper="Saharia et al. (Imagen), arXiv 2205.11487",
+    fixes="saturation at high cfg",
+    evaluations="2",
+    models='all (latent range from a lower "mimic" cfg)',
+    at_cfg_1="no effect",
+    claim_label="Dynamic thresholding (Imagen)",
+    claim="high cfg keeps the contrast of a lower one (no saturation)")
 PERCENTILE = Number("percentile", 0.995, 0.5, 1.0, "Percentile p of |D - mean| that sets the threshold "
                     "(Imagen: 0.995).", step=0.001)
 MIMIC = Number("mimic_scale", 7.0, 0.0, 100.0, "The cfg whose latent range counts as normal: values beyond the "

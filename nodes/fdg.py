@@ -3,9 +3,18 @@ from comfy_api.latest import io
 
 from ..guiders.fdg import FDGRule
 from .common import Number, model_patch_schema
+from .method_info import MethodInfo, Node
 from .schedule import patch_with_rule, scale_schedule_input
 
 NAME = "FDG (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="FDG", nodes=(Node("FDG"),),
+    paper="Sadat et al., arXiv 2506.19713",
+    fixes="oversaturation vs detail: separate low/high-frequency scales",
+    evaluations="2",
+    models="all (video per frame)",
+    at_cfg_1="no effect",
+    claim="strong detail guidance without oversaturation; better quality and diversity than CFG")
 HIGH = Number("high_scale", 10.0, 0.0, 100.0, "Guidance scale of the finest (high-frequency) level. The coarsest "
               "(low-frequency) level uses the sampler's cfg; the paper's SDXL setting is 10 here with cfg 5.")
 LEVELS = Number("levels", 2, 2, 6, "Laplacian pyramid levels (paper: 2). Middle levels get scales interpolated "

@@ -3,6 +3,16 @@ from comfy_api.latest import io
 
 from ..guiders.icg import ICG, NAME as ICG_NAME
 from .common import model_patch_schema, patched
+from .method_info import MethodInfo, Node
+
+METHOD_INFO = MethodInfo(
+    name="ICG", nodes=(Node("ICG"),),
+    paper="Sadat et al., ICLR 2025, arXiv 2407.02687",
+    fixes="CFG without a trained null prompt: the uncond pass gets a random condition independent of the sample",
+    evaluations="2, one batched call",
+    models="all text-conditioned (pooled embedding of SDXL/SD3/Flux included)",
+    at_cfg_1="no effect",
+    claim="CFG's quality from a random independent condition instead of a trained null condition")
 
 
 class IndependentConditionGuidance(io.ComfyNode):

@@ -5,6 +5,16 @@ from comfy_api.latest import io
 
 from ..guiders.linear_ag import NAME, LinearAG
 from .common import NodeInputError, Number, model_patch_schema
+from .method_info import MethodInfo, Node
+
+METHOD_INFO = MethodInfo(
+    name="LinearAG", nodes=(Node("LinearAG"),),
+    paper="Castillo et al., arXiv 2312.12487",
+    fixes="uncond pass cost",
+    evaluations="2 during warm-up, then 1",
+    models="all",
+    at_cfg_1="no effect",
+    claim="CFG's quality with fewer model evaluations (uncond replaced by a linear estimate)")
 
 WARMUP = Number("warmup_steps", 5, 2, 1000, "Model calls at the start of the run that compute full CFG (cond and "
                 "uncond), at least 2; with empty coefficients they are also the calibration data. Not a "

@@ -4,9 +4,18 @@ from comfy_api.latest import io
 from ..attention_patches.nag import nag_cross_rule, nag_joint_rule
 from ..attention_patches.negative_context import NegativeContext
 from .common import Number, model_patch_schema
+from .method_info import MethodInfo, Node
 from .negative_prompt import negative_context, negative_input
 
 NAME = "NAG (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="NAG", nodes=(Node("NAG"),),
+    paper="Chen et al., arXiv 2505.21179",
+    fixes="negative prompts at cfg 1 (distilled Flux, Wan/Qwen lightning) and with CFG",
+    evaluations=("SD1.5, SDXL, Wan: 1 at cfg 1, 2 with CFG; SD3, Flux, Flux2, Chroma, Qwen-Image, Lumina2: 2 at cfg 1, "
+                 "3 with CFG (one extra batched row)"),
+    models="all nine",
+    at_cfg_1="NAG alone")
 SCALE = Number("scale", 5.0, 1.0, 100.0, "NAG scale phi: how far the attention output is pushed away from the "
                "negative prompt's (official ComfyUI-NAG default 5). 1 turns NAG off and costs nothing.", step=0.1)
 TAU = Number("tau", 2.5, 1.0, 100.0, "Normalization threshold tau: the largest allowed ratio between the L1 norm of "
@@ -18,7 +27,6 @@ SIGMA_END = Number("sigma_end", 0.0, 0.0, 1000.0, "NAG runs only while sigma >= 
 NEGATIVE_TOOLTIP = ("The NAG negative prompt: wire a CLIP Text Encode of what to avoid. It works inside attention, "
                     "so it acts at cfg 1 on distilled models (Flux, Wan/Qwen lightning) where the KSampler negative "
                     "does nothing; the KSampler negative is still used by CFG when cfg > 1.")
-FAMILIES = ("unet", "wan", "flux", "mmdit", "qwen", "lumina2")
 REFUSAL = "NAG runs on SD1.5, SDXL, SD3, Flux, Flux2, Chroma, Qwen-Image, Lumina2 and Wan"
 
 
@@ -44,7 +52,7 @@ class NAG(io.ComfyNode):
     def execute(cls, model, negative, scale: float, tau: float, alpha: float, sigma_end: float) -> io.NodeOutput:
         scale, tau, alpha = SCALE.check(NAME, scale), TAU.check(NAME, tau), ALPHA.check(NAME, alpha)
         sigma_end = SIGMA_END.check(NAME, sigma_end)
-        lmap, negative = negative_context(model, NAME, negative, FAMILIES, REFUSAL)
+        lmap, negative = negative_context(model, NAME, negative, "NAG", REFUSAL)
         patched = model.clone()
         if scale == 1.0 or alpha == 0.0:
             return io.NodeOutput(patched)

@@ -3,9 +3,18 @@ from comfy_api.latest import io
 
 from ..attention_patches.pag import pag_perturbation
 from .common import Number, model_patch_schema
+from .method_info import MethodInfo, Node
 from .perturbation import layer_and_schedule_inputs, patch_with_perturbation, resolve_layers
 
 NAME = "PAG (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="PAG", nodes=(Node("PAG"),),
+    paper="Ahn et al., ECCV 2024, arXiv 2403.17377",
+    fixes="structure and detail, with or without CFG",
+    evaluations="3 (2 at cfg 1), one batched call",
+    models="all nine families",
+    at_cfg_1="PAG alone",
+    claim="better structure and sample quality (FID) without CFG; adds to CFG")
 SCALE = Number("scale", 3.0, 0.0, 100.0,
                "PAG scale s (paper/diffusers default 3.0). 0 turns PAG off and costs nothing.")
 

@@ -4,9 +4,18 @@ from comfy_api.latest import io
 from ..guiders.perpneg import PerpNegGuider, PerpNegPostCFG
 from .common import CATEGORY, PREFIX, NodeInputError, check_number, schema
 from .conditioning import check_conditioning
+from .method_info import MethodInfo, Node
 
 NAME = "Perp-Neg Guider (Guidance Zoo)"
 PATCH_NAME = "Perp-Neg (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="Perp-Neg", nodes=(Node("PerpNegGuider", "Perp-Neg Guider", tag="GUIDER"), Node("PerpNeg")),
+    paper="Armandpour et al., arXiv 2304.04968",
+    fixes="negative prompts that fight the positive",
+    evaluations="3, one batched call",
+    models="all",
+    at_cfg_1="-",
+    short="Perp-Neg patch")
 CFG = ("cfg", 8.0, 0.0, 100.0)
 NEG_SCALE = ("neg_scale", 1.0, 0.0, 100.0)
 

@@ -5,10 +5,21 @@ from comfy_api.latest import io
 from ..guiders.two_model import TwoModelError, check_pair, interpolation_patches
 from ..guiders.unconditional_prior import UncondFromSecondModel
 from .common import NodeInputError, Number, model_patch_schema
+from .method_info import MethodInfo, Node
 from .two_model import cfg_input, guider, guider_schema, patched_pair, second_model
 
 NAME = "Personalization Guidance (Guidance Zoo)"
 GUIDER_NAME = "Personalization Guidance Guider (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="Personalization Guidance",
+    nodes=(Node("PersonalizationGuidance"), Node("PersonalizationGuidanceGuider", "guider", bold=False)),
+    paper="Park et al., ICCV 2025, arXiv 2508.00319",
+    fixes=("subject fidelity vs text alignment of a personalized model: uncond from a weak model interpolated between "
+           "pre-trained and fine-tuned weights"),
+    evaluations="2, two calls (weights switched by a weight hook)",
+    models="all nine",
+    at_cfg_1="no effect",
+    short="Personalization")
 PRETRAINED = "pretrained_model"
 PRETRAINED_TOOLTIP = ("The pre-trained model the personalized one was fine-tuned from (for a DreamBooth LoRA: the "
                       "model without the LoRA).")

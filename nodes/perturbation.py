@@ -1,8 +1,10 @@
 """Shared parts of the perturbation-guidance nodes (PAG, SEG, ...): layer choice, schedule and installation."""
 from comfy_api.latest import io
 
-from ..attention_patches.hook import Perturbation, PerturbedPass
-from ..attention_patches.layers import Layer, LayerMap, layer_map
+from ..attention_patches.attention_call import Perturbation
+from ..attention_patches.hook import PerturbedPass
+from ..attention_patches.families import layer_map
+from ..attention_patches.layers import Layer, LayerMap
 from ..guiders.extra_pass import ExtraCondPass
 from ..guiders.perturbed_guidance import PerturbedGuidancePostCFG
 from .common import NodeInputError

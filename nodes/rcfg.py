@@ -3,8 +3,18 @@ from comfy_api.latest import io
 
 from ..guiders.rcfg import MODES, RCFG
 from .common import Number, check_choice, model_patch_schema, patched
+from .method_info import MethodInfo, Node
 
 NAME = "StreamDiffusion RCFG (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="StreamDiffusion RCFG", nodes=(Node("RCFG"),),
+    paper="Kodaira et al., arXiv 2312.12491",
+    fixes="uncond pass cost in few-step (LCM/Turbo) img2img streams",
+    evaluations="self: 1; initialize: 2 on the first step, then 1",
+    models="all (eps/v: eps space; flow: velocity)",
+    at_cfg_1="no effect",
+    short="RCFG",
+    claim="CFG-like guidance at 1 evaluation per step (uncond from the residual noise)")
 DELTA = Number("delta", 1.0, 0.0, 1.0, "delta in eps_u = delta * eps_stock: how much of the stock noise stands in "
                "for the uncond prediction (StreamDiffusion default 1.0; 1 makes the uncond prediction exactly the "
                "reference, smaller values weaken the guidance). At most 1: above it the uncond estimate overshoots "

@@ -3,9 +3,18 @@ from comfy_api.latest import io
 
 from ..guiders.rescale_cfg import RescaleCFGRule
 from .common import Number, model_patch_schema
+from .method_info import MethodInfo, Node
 from .schedule import patch_with_rule, scale_schedule_input
 
 NAME = "Rescale CFG (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="Rescale CFG", nodes=(Node("RescaleCFG"),),
+    paper="Lin et al., WACV 2024, arXiv 2305.08891",
+    fixes="overexposure at high cfg (v-prediction, zero-SNR)",
+    evaluations="2",
+    models="all (v space for eps/v, velocity for flow)",
+    at_cfg_1="no effect",
+    claim="fixes overexposure at high cfg")
 MULTIPLIER = Number("multiplier", 0.7, 0.0, 1.0, "phi: blend between the rescaled and the plain CFG prediction "
                     "(paper: 0.7). 0 is plain CFG.")
 

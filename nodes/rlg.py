@@ -3,10 +3,19 @@ from comfy_api.latest import io
 
 from ..guiders.rlg import RLGPostCFG
 from .common import Number, model_patch_schema
+from .method_info import MethodInfo, Node
 from .two_model import cfg_input, guider, guider_schema, patched_pair, second_model
 
 NAME = "RLG (Guidance Zoo)"
 GUIDER_NAME = "RLG Guider (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="RLG", nodes=(Node("RLG"), Node("RLGGuider", "guider", bold=False)),
+    paper="Jin et al., arXiv 2508.21016",
+    fixes=("RL alignment strength at inference: v_base^cfg + w (v_rl^cfg - v_base^cfg), interpolate (0-1) or "
+           "extrapolate (> 1)"),
+    evaluations="4, one call per model (2 at cfg 1)",
+    models="all nine",
+    at_cfg_1="both models without CFG")
 BASE = "base_model"
 BASE_TOOLTIP = ("The base model the RL-tuned one came from (for an RL LoRA: the model without it; it then runs as a "
                 "weight variant, without a second copy).")

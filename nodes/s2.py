@@ -5,9 +5,18 @@ from ..attention_patches.blocks import BlockPass
 from ..attention_patches.layers import LayerMap
 from ..attention_patches.s2 import RandomBlockDrop
 from .common import NodeInputError, Number, model_patch_schema, seed_number
+from .method_info import MethodInfo, Node
 from .perturbation import layers_input, patch_with_pass, resolve_layers, schedule_input
 
 NAME = "S2-Guidance (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="S2-Guidance", nodes=(Node("S2Guidance"),),
+    paper="Chen et al., ICLR 2026, arXiv 2508.12880",
+    fixes="CFG's sub-optimal predictions (a random block-dropped sub-network as the weak model)",
+    evaluations="3 (2 at cfg 1), one batched call",
+    models="all nine",
+    at_cfg_1="S2 alone",
+    claim="corrects CFG's sub-optimal predictions, better quality than CFG")
 OMEGA = Number("omega", 1.0, 0.0, 100.0, "S2 scale omega: D = D_cfg + omega * (D_c - D_dropped). 0 turns S2 off and "
                "costs nothing. (No official code; see the README on what is verified.)")
 DROP = Number("drop_ratio", 0.1, 0.01, 0.5, "Fraction of the candidate blocks dropped per step (at least one); "

@@ -1,13 +1,22 @@
 """S-CFG node: Semantic-aware Classifier-Free Guidance (arXiv 2404.05384) on UNets."""
 from comfy_api.latest import io
 
-from ..attention_patches.layers import layer_map
+from ..attention_patches.families import layer_map
 from ..attention_patches.scfg import AttentionMapCapture, paper_layers
 from ..guiders.scfg import SCFGCapture, SCFGRule
 from .common import NodeInputError, Number, model_patch_schema, patched
+from .method_info import MethodInfo, Node
 from .perturbation import layers_input
 
 NAME = "S-CFG (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="S-CFG", nodes=(Node("SCFG"),),
+    paper="Shen et al., CVPR 2024, arXiv 2404.05384",
+    fixes="CFG too strong in some regions, too weak in others (per-region scale from attention maps)",
+    evaluations="2 (maps captured in the cond/uncond call)",
+    models="SD1.5, SDXL (UNets; DiTs refused)",
+    at_cfg_1="no effect",
+    claim="per-region CFG scale, better quality/alignment than uniform CFG")
 MIN_RATE = Number("min_rate", 0.8, 0.0, 10.0, "Lower clamp of the per-region CFG rate R (paper 0.8). Setting "
                   "min_rate = max_rate = 1 gives plain CFG.")
 MAX_RATE = Number("max_rate", 3.0, 0.0, 10.0, "Upper clamp of the per-region CFG rate R (paper 3.0).")
@@ -44,7 +53,7 @@ class SCFG(io.ComfyNode):
             raise NodeInputError(f"{NAME}: 'min_rate' ({low}) must not exceed 'max_rate' ({high})")
         try:
             lmap = layer_map(model)
-            if lmap.family != "unet":
+            if not lmap.family.supports("S-CFG"):
                 raise ValueError(f"S-CFG needs separate cross-attention maps over the prompt tokens, which only UNets "
                                  f"(SD1.5, SDXL) have; this {lmap.model_name} model uses joint/DiT attention")
             chosen = lmap.parse(layers) if (layers or "").strip() else paper_layers(model, lmap)

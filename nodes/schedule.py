@@ -4,8 +4,17 @@ from comfy_api.latest import io
 from ..core.schedules import SCHEDULES
 from ..guiders.schedule import Schedule
 from .common import CATEGORY, PREFIX, Number, NodeInputError, check_choice, patched, schema
+from .method_info import MethodInfo, Node
 
 NAME = "Guidance Schedule (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="Guidance Schedule", nodes=(Node("Schedule"),),
+    paper="the same two papers",
+    fixes=("schedules and intervals for our methods' own scales: PAG's and SEG's scale, and the guidance of APG, FDG, "
+           "TCFG, Rescale CFG, CFG-Zero* and Dynamic Thresholding (`scale_schedule` input)"),
+    evaluations="0; saves PAG's/SEG's extra pass outside its interval",
+    models="all",
+    at_cfg_1="-")
 SCHEDULE_TYPE = io.Custom("GUIDANCE_SCHEDULE")
 FLOOR = Number("floor", 0.0, 0.0, 2.0, "Lowest factor on the guidance (the schedulers paper's clamp). 0 lets "
                "increasing schedules start unguided.")

@@ -4,9 +4,18 @@ from comfy_api.latest import io
 from ..attention_patches.seg import seg_perturbation
 from ..core.seg import INFINITE_BLUR
 from .common import NodeInputError, Number, model_patch_schema
+from .method_info import MethodInfo, Node
 from .perturbation import layer_and_schedule_inputs, patch_with_perturbation, resolve_layers
 
 NAME = "SEG (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="SEG", nodes=(Node("SEG"),),
+    paper="Hong, NeurIPS 2024, arXiv 2408.00760",
+    fixes="structure without CFG's saturation (blurred attention queries)",
+    evaluations="3 (2 at cfg 1), one batched call",
+    models="all nine (finite blur on UNets, infinite everywhere)",
+    at_cfg_1="SEG alone",
+    claim="better sample quality without CFG by blurring attention energy")
 SCALE = Number("scale", 3.0, 0.0, 100.0, "SEG scale s (official SDXL default 3.0). 0 turns SEG off and costs nothing.")
 SIGMA = Number("blur_sigma", 9999999.0, 0.0, 9999999.0, "Gaussian blur of the queries on the token grid; 9999 or "
                "more is infinite blur (the official default: each query becomes their mean). The paper suggests "
@@ -33,7 +42,7 @@ class SEG(io.ComfyNode):
     def execute(cls, model, scale: float, blur_sigma: float, layers: str, scale_schedule=None) -> io.NodeOutput:
         sigma = SIGMA.check(NAME, blur_sigma)
         chosen = resolve_layers(model, NAME, layers)
-        if sigma < INFINITE_BLUR and chosen[0].family != "unet":
+        if sigma < INFINITE_BLUR and not chosen[0].family.token_grid:
             raise NodeInputError(f"{NAME}: a finite blur_sigma needs the token grid, which only UNets (SD1.5, SDXL) "
                                  f"provide; use infinite blur ({INFINITE_BLUR:g} or more) on this "
                                  f"{chosen[0].model_name} model")

@@ -4,13 +4,24 @@ from functools import partial
 from comfy_api.latest import io
 
 from ..attention_patches.blocks import BlockPass, BlockPerturbation
-from ..attention_patches.layers import Layer, LayerMap
+from ..attention_patches.layers import LayerMap
 from ..core.run_steps import sigma_to_percent
 from ..guiders.slg import SigmaWindow, SkipLayerPostCFG
 from .common import NodeInputError, Number, model_patch_schema
+from .method_info import MethodInfo, Node
 from .perturbation import layers_input, patch_with_pass, resolve_layers, schedule_input
 
 NAME = "Skip-Layer Guidance (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="Skip-Layer Guidance", nodes=(Node("SLG"),),
+    paper="Stability AI's SD3.5 SLG (after PAG, arXiv 2403.17377); ComfyUI core `SkipLayerGuidanceDiT`",
+    fixes="structure and anatomy on DiTs (chosen blocks skipped in the extra pass)",
+    evaluations="3 inside its start/end range (2 at cfg 1), one batched call; 2 outside",
+    models="all nine (core SLG: DiTs only)",
+    at_cfg_1="SLG alone",
+    short="SLG",
+    claim_label="Skip-layer guidance (SD3.5)",
+    claim="better structure/anatomy than CFG alone")
 SCALE = Number("scale", 3.0, 0.0, 100.0, "SLG scale s (ComfyUI core and SD3.5 default 3.0). 0 turns SLG off and "
                "costs nothing.", step=0.1)
 START = Number("start_percent", 0.01, 0.0, 1.0, "Start of the active range as a fraction of the schedule (core "
@@ -31,10 +42,7 @@ LAYERS_TOOLTIP = ("Blocks to skip; empty = blocks 7, 8, 9 of each stack (core's 
 
 def slg_default(lmap: LayerMap) -> str:
     """Core SLG's layers 7, 8, 9 of every stack the model has; the mid block's transformer blocks on UNets."""
-    if lmap.family == "unet":
-        return lmap.default
-    wanted = [f"{group} {i}" for group in lmap.groups() for i in (7, 8, 9) if Layer(group, i) in lmap.layers]
-    return ", ".join(wanted) or lmap.default
+    return lmap.family.slg_layers(lmap)
 
 
 class SkipLayerGuidance(io.ComfyNode):

@@ -5,29 +5,28 @@ from ..attention_patches.blocks import BlockPass
 from ..attention_patches.layers import LayerMap
 from ..attention_patches.tpg import TokenShuffle
 from .common import Number, model_patch_schema, seed_number
+from .method_info import MethodInfo, Node
 from .perturbation import layers_input, patch_with_pass, resolve_layers, schedule_input
 
 NAME = "TPG (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="TPG", nodes=(Node("TPG"),),
+    paper="Rajabi et al., NeurIPS 2025, arXiv 2506.10036",
+    fixes="CFG-like quality and alignment without a condition (block input tokens shuffled)",
+    evaluations="3 (2 at cfg 1), one batched call",
+    models="all nine",
+    at_cfg_1="TPG alone",
+    claim="CFG-like quality and alignment without a condition; adds to CFG")
 SCALE = Number("scale", 3.0, 0.0, 100.0, "TPG scale s (official default 3.0). 0 turns TPG off and costs nothing.")
 SEED = seed_number("the token permutations (a new one per block call and step)")
 LAYERS_TOOLTIP = ("Transformer blocks whose input tokens are shuffled; empty = the official SDXL blocks "
                   "'input 7:2-9, input 8' (diffusers d6-d23), on SD1.5 'input 7-8', on DiTs 'double 1' / 'block 1'. "
                   "UNet names pick transformer blocks ('input 7:2' = block 7, transformer 2). Comma-separate several.")
-OFFICIAL_UNET = ("input 7:2-9, input 8", "input 7-8")
 
 
 def tpg_default(lmap: LayerMap) -> str:
-    """The official SDXL layers, their SD1.5 counterpart, else the last two input blocks with transformers."""
-    if lmap.family != "unet":
-        return lmap.default
-    for spec in OFFICIAL_UNET:
-        try:
-            lmap.parse(spec)
-            return spec
-        except ValueError:
-            pass
-    inputs = sorted({layer.index for layer in lmap.layers if layer.group == "input"})
-    return ", ".join(f"input {i}" for i in inputs[-2:]) or lmap.default
+    """The family's TPG layers (the official SDXL ones on UNets)."""
+    return lmap.family.tpg_layers(lmap)
 
 
 class TPG(io.ComfyNode):

@@ -1,8 +1,19 @@
 """TSG node: Time-Step Guidance (Sadat et al., ICLR 2025, arXiv 2407.02687)."""
 from comfy_api.latest import io
 
-from ..guiders.tsg import EMBEDDING_MODULES, NAME as TSG_NAME, TSG, time_embedding_module
+from ..attention_patches.families import model_names
+from ..guiders.tsg import NAME as TSG_NAME, TSG, time_embedding_module
 from .common import NodeInputError, Number, model_patch_schema, patched
+from .method_info import MethodInfo, Node
+
+METHOD_INFO = MethodInfo(
+    name="TSG", nodes=(Node("TSG"),),
+    paper="Sadat et al., ICLR 2025, arXiv 2407.02687",
+    fixes="CFG-like guidance needing no condition: the uncond pass is the cond pass with a noised time-step embedding",
+    evaluations="2 inside [t_min, t_max], 1 outside; one batched call",
+    models="all nine families",
+    at_cfg_1="no effect",
+    claim="CFG-like quality gain from a perturbed time-step embedding, no condition needed")
 
 SCALE = Number("noise_scale", 3.0, 0.0, 100.0, "s in t_emb~ = t_emb + s * t^alpha * std(t_emb) * n: the size of the "
                "perturbation relative to the embedding's own std (paper, Stable Diffusion text-conditional: 3.0; "
@@ -36,7 +47,11 @@ class TimeStepGuidance(io.ComfyNode):
         low, high = T_MIN.check(TSG_NAME, t_min), T_MAX.check(TSG_NAME, t_max)
         if low > high:
             raise NodeInputError(f"{TSG_NAME}: the interval is empty: t_min ({low}) must not exceed t_max ({high})")
-        if time_embedding_module(model.get_model_object("diffusion_model")) is None:
+        try:
+            module = time_embedding_module(*reversed(model_names(model.model)))
+        except ValueError as error:
+            raise NodeInputError(f"{TSG_NAME}: {error}") from None
+        if module is None:
             raise NodeInputError(f"{TSG_NAME}: this model ({type(model.model).__name__}) has no time-step embedding "
-                                 f"module TSG knows ({', '.join(EMBEDDING_MODULES)})")
+                                 "module where its family adapter says (attention_patches/families/)")
         return io.NodeOutput(patched(model, TSG(scale, power, low, high)))

@@ -2,7 +2,17 @@
 unconditional branch of a fine-tuned model comes from a base model."""
 from comfy_api.latest import io
 
+from .method_info import MethodInfo, Node
 from .two_model import UncondGuiderNode, UncondMethod, UncondPatchNode, cfg_input
+
+METHOD_INFO = MethodInfo(
+    name="Unconditional Prior",
+    nodes=(Node("UnconditionalPrior"), Node("UnconditionalPriorGuider", "guider", bold=False)),
+    paper="Phunyaphibarn et al., arXiv 2503.20240",
+    fixes="a fine-tune's degraded unconditional branch: take it from a base model",
+    evaluations="2, one call per model",
+    models="all nine",
+    at_cfg_1="no effect")
 
 METHOD = UncondMethod(
     node_id="UnconditionalPrior", name="Unconditional Prior (Guidance Zoo)", second="base_model",

@@ -4,9 +4,17 @@ from comfy_api.latest import io
 from ..attention_patches.negative_context import NegativeContext, installed
 from ..attention_patches.vsf import vsf_cross_rule, vsf_joint_rule
 from .common import NodeInputError, Number, model_patch_schema
+from .method_info import MethodInfo, Node
 from .negative_prompt import negative_context, negative_input
 
 NAME = "VSF (Guidance Zoo)"
+METHOD_INFO = MethodInfo(
+    name="VSF", nodes=(Node("VSF"),),
+    paper="Guo & Du, ICLR 2026, arXiv 2508.10931",
+    fixes="negative prompts on few-step models at cfg 1 (SD3.5 Large Turbo, Wan + CausVid)",
+    evaluations="1 at cfg 1, 2 with CFG (SD3: in two model calls)",
+    models="SD3/SD3.5, Wan, SD1.5, SDXL",
+    at_cfg_1="VSF alone")
 SCALE = Number("scale", 3.0, 0.0, 50.0, "How strongly the negative prompt's attention values are subtracted: they "
                "enter with sign flipped and multiplied by this (official SD3.5 Large Turbo default 3.0; its README "
                "uses 3.5; the Wan examples 0.8-1.8). 0 turns VSF off and costs nothing.", step=0.05)
@@ -16,7 +24,6 @@ OFFSET = Number("offset", 0.08, -5.0, 5.0, "Logit offset subtracted from the fli
 NEGATIVE_TOOLTIP = ("The VSF negative prompt: wire a CLIP Text Encode of what to remove. Meant for cfg 1 on few-step "
                     "models (SD3.5 Large Turbo, Wan with a CausVid/lightning LoRA), where the KSampler negative does "
                     "nothing.")
-FAMILIES = ("unet", "wan", "mmdit")
 REFUSAL = ("VSF runs on SD3/SD3.5 (joint attention, the paper's main model), Wan and SD1.5/SDXL (cross-attention); "
            "on Flux the authors found it does not work well on Flux dev, and Flux2, Chroma, Qwen-Image and Lumina2 "
            "have no VSF layout")
@@ -41,7 +48,7 @@ class VSF(io.ComfyNode):
     @classmethod
     def execute(cls, model, negative, scale: float, offset: float) -> io.NodeOutput:
         scale, offset = SCALE.check(NAME, scale), OFFSET.check(NAME, offset)
-        lmap, negative = negative_context(model, NAME, negative, FAMILIES, REFUSAL)
+        lmap, negative = negative_context(model, NAME, negative, "VSF", REFUSAL)
         if lmap.joint and any(not hook.inline_copies for hook in installed(model)):
             raise NodeInputError(f"{NAME}: this {lmap.model_name} model already has NAG, and on joint attention VSF "
                                  "replaces the attention of the positive rows that NAG guides, so NAG would do "

@@ -23,48 +23,19 @@ runtime_paths.register_pack()
 import torch  # noqa: E402
 import tiny_models as tm  # noqa: E402
 
-from guidance_zoo.nodes import (adaptive_guidance, apg, asag, autoguidance, beta_cfg, cfg_cache, cfg_schedule,  # noqa: E402
-                                cfg_zero_star, domain_guidance, dynamic_thresholding, fdg, icg, linear_ag, nag,
-                                pag, perpneg, personalization, pladis, rcfg, rescale_cfg, rlg, s2, scfg, seg, slg,
-                                spg, tcfg, tpg, tsg, unconditional_prior, vsf)
-from guidance_zoo.nodes.common import NodeInputError  # noqa: E402
+from guidance_zoo.nodes import NODES  # noqa: E402
+from guidance_zoo.nodes.common import PREFIX, NodeInputError  # noqa: E402
+from guidance_zoo.nodes.methods import by_node_id  # noqa: E402
 
 CFG = 4.0
+# the nodes timed (MODEL patches), in row order; a row is named by its method's METHOD_INFO (bench_name)
+ROWS = ("APG", "CFGSchedule", "TCFG", "RescaleCFG", "CFGZeroStar", "DynamicThresholding", "FDG", "BetaCFG",
+        "AdaptiveGuidance", "FasterCacheCFGCache", "LinearAG", "ICG", "TSG", "RCFG", "PerpNeg", "PAG", "SEG", "TPG",
+        "ASAG", "S2Guidance", "SLG", "PLADIS", "NAG", "VSF", "SCFG", "SPG", "Autoguidance", "UnconditionalPrior",
+        "DomainGuidance", "RLG", "PersonalizationGuidance")
+CLASSES = {node.define_schema().node_id: node for node in NODES}
 # row name -> node class (None: the plain KSampler)
-METHODS = {
-    "CFG": None,
-    "APG": apg.APG,
-    "CFG Schedule": cfg_schedule.CFGSchedule,
-    "TCFG": tcfg.TCFG,
-    "Rescale CFG": rescale_cfg.RescaleCFG,
-    "CFG-Zero*": cfg_zero_star.CFGZeroStar,
-    "Dynamic Thresholding": dynamic_thresholding.DynamicThresholding,
-    "FDG": fdg.FDG,
-    "beta-CFG": beta_cfg.BetaCFG,
-    "Adaptive Guidance": adaptive_guidance.AdaptiveGuidance,
-    "FasterCache CFG-cache": cfg_cache.FasterCacheCFGCache,
-    "LinearAG": linear_ag.LinearAdaptiveGuidance,
-    "ICG": icg.IndependentConditionGuidance,
-    "TSG": tsg.TimeStepGuidance,
-    "RCFG": rcfg.ResidualCFG,
-    "Perp-Neg patch": perpneg.PerpNegModelPatch,
-    "PAG": pag.PAG,
-    "SEG": seg.SEG,
-    "TPG": tpg.TPG,
-    "ASAG": asag.ASAG,
-    "S2-Guidance": s2.S2Guidance,
-    "SLG": slg.SkipLayerGuidance,
-    "PLADIS": pladis.PLADIS,
-    "NAG": nag.NAG,
-    "VSF": vsf.VSF,
-    "S-CFG": scfg.SCFG,
-    "SPG": spg.SPG,
-    "Autoguidance": autoguidance.Autoguidance,
-    "Unconditional Prior": unconditional_prior.UnconditionalPrior,
-    "Domain Guidance": domain_guidance.DomainGuidance,
-    "RLG": rlg.RLG,
-    "Personalization": personalization.PersonalizationGuidance,
-}
+METHODS = {"CFG": None, **{by_node_id()[PREFIX + node_id].bench_name: CLASSES[PREFIX + node_id] for node_id in ROWS}}
 
 
 class Links:

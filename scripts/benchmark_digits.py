@@ -18,7 +18,7 @@ Each figure is the mean over seed groups; `+-` is the standard deviation across 
 
 Methods are entries in METHODS (baseline CFG scales) plus every model-patch node of the pack (MODEL in, MODEL out,
 all other inputs with defaults) found in nodes.NODES, each at the cfg scales in CFG_FOR (default 4 and 12), so nodes
-added later are benchmarked without edits; CLAIMS holds the paper's claim per node.
+added later are benchmarked without edits; the paper's claim per node (CLAIMS) comes from its METHOD_INFO.
 """
 import argparse
 import os
@@ -41,6 +41,7 @@ import comfy.sample  # noqa: E402
 runtime_paths.register_pack()
 from guidance_zoo.nodes import NODES  # noqa: E402
 from guidance_zoo.nodes import digits_model as dm  # noqa: E402
+from guidance_zoo.nodes.methods import by_node_id  # noqa: E402
 
 BASELINE_CFGS = (1.0, 2.0, 4.0, 8.0, 12.0)
 DEFAULT_CFGS = (4.0, 12.0)
@@ -54,46 +55,9 @@ CFG_FOR = {
     "GuidanceZooS2Guidance": (1.0, 4.0),
     "GuidanceZooSLG": (1.0, 4.0),
 }
-# node ids never benchmarked here (not a sampling-time model patch for this model, or need inputs it lacks)
-SKIP = set()
-
-CLAIMS = {
-    "CFG": "higher scale: better class adherence, less diversity, oversaturation at high scales",
-    "GuidanceZooAPG": "APG (arXiv 2410.02416): high cfg without oversaturation, CFG's adherence kept, better "
-                      "FID/diversity than CFG at the same scale",
-    "GuidanceZooPAG": "PAG (arXiv 2403.17377): better structure and sample quality (FID) without CFG; adds to CFG",
-    "GuidanceZooRescaleCFG": "Rescale CFG (arXiv 2305.08891): fixes overexposure at high cfg",
-    "GuidanceZooCFGZeroStar": "CFG-Zero* (arXiv 2503.18886, for flow models): better quality and adherence than "
-                              "CFG at the same scale",
-    "GuidanceZooTCFG": "TCFG (arXiv 2503.18137): better sample quality (FID) than CFG at the same scale",
-    "GuidanceZooDynamicThresholding": "Dynamic thresholding (Imagen): high cfg keeps the contrast of a lower one "
-                                      "(no saturation)",
-    "GuidanceZooFDG": "FDG (arXiv 2506.19713): strong detail guidance without oversaturation; better quality and "
-                      "diversity than CFG",
-    "GuidanceZooBetaCFG": "beta-CFG (arXiv 2502.10574): better quality/adherence trade-off than constant CFG",
-    "GuidanceZooAdaptiveGuidance": "Adaptive Guidance (arXiv 2312.12487): CFG's quality with fewer model "
-                                   "evaluations (uncond pass dropped once cond and uncond agree)",
-    "GuidanceZooCFGSchedule": "CFG schedules (arXiv 2404.13040): increasing schedules improve quality/diversity at "
-                              "equal adherence",
-    "GuidanceZooFasterCacheCFGCache": "FasterCache CFG-Cache (arXiv 2410.19355): CFG's quality with fewer model "
-                                      "evaluations (uncond reused from cache)",
-    "GuidanceZooLinearAG": "LinearAG (arXiv 2312.12487): CFG's quality with fewer model evaluations (uncond "
-                           "replaced by a linear estimate)",
-    "GuidanceZooSEG": "SEG (arXiv 2408.00760): better sample quality without CFG by blurring attention energy",
-    "GuidanceZooICG": "ICG (arXiv 2407.02687): CFG's quality from a random independent condition instead of a "
-                      "trained null condition",
-    "GuidanceZooTSG": "TSG (arXiv 2407.02687): CFG-like quality gain from a perturbed time-step embedding, no "
-                      "condition needed",
-    "GuidanceZooRCFG": "StreamDiffusion RCFG (arXiv 2312.12491): CFG-like guidance at 1 evaluation per step "
-                       "(uncond from the residual noise)",
-    "GuidanceZooTPG": "TPG (arXiv 2506.10036): CFG-like quality and alignment without a condition; adds to CFG",
-    "GuidanceZooASAG": "ASAG (arXiv 2511.07499): better sample quality than PAG/SEG-style perturbations; adds to CFG",
-    "GuidanceZooS2Guidance": "S2-Guidance (arXiv 2508.12880): corrects CFG's sub-optimal predictions, better "
-                             "quality than CFG",
-    "GuidanceZooSLG": "Skip-layer guidance (SD3.5): better structure/anatomy than CFG alone",
-    "GuidanceZooPLADIS": "PLADIS (arXiv 2503.07677): better text alignment and quality at no extra evaluation",
-    "GuidanceZooSCFG": "S-CFG (arXiv 2404.05384): per-region CFG scale, better quality/alignment than uniform CFG",
-}
+# the paper's claim per node id: CFG's here, the methods' from their METHOD_INFO (nodes/methods.py)
+CLAIMS = {"CFG": "higher scale: better class adherence, less diversity, oversaturation at high scales",
+          **{node_id: method.claim_text for node_id, method in by_node_id().items() if method.claim}}
 GLOBAL_SEED = 1000
 
 
@@ -121,8 +85,6 @@ def method_nodes() -> list[tuple[str, type, dict]]:
     found = []
     for node in NODES:
         node_id = node.define_schema().node_id
-        if node_id in SKIP:
-            continue
         defaults = _schema_defaults(node)
         if defaults is not None:
             found.append((node_id, node, defaults))

@@ -103,15 +103,16 @@ def expected_claims(outcomes: dict[tuple[str, str], list[tuple[bool, bool]]], ve
     return {key: c[version] for key, c in table({version: outcomes}).items()}
 
 
-def readme_block(text: str) -> str | None:
-    """The current block in README text, or None when the markers are missing."""
-    if START not in text or END not in text:
+def readme_block(text: str, start: str = START, end: str = END) -> str | None:
+    """The current block between start and end (the support matrix's markers) in README text, or None when the
+    markers are missing."""
+    if start not in text or end not in text:
         return None
-    return text[text.index(START):text.index(END) + len(END)]
+    return text[text.index(start):text.index(end) + len(end)]
 
 
-def replace_block(text: str, block: str) -> str:
-    current = readme_block(text)
+def replace_block(text: str, block: str, start: str = START, end: str = END) -> str:
+    current = readme_block(text, start, end)
     if current is None:
-        raise ValueError("README.md has no support-matrix markers")
+        raise ValueError(f"README.md has no {start} ... {end} markers")
     return text.replace(current, block)

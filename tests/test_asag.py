@@ -9,7 +9,7 @@ from memory_probe import growth_exponent
 from support_matrix import cases
 
 from guidance_zoo.attention_patches.hook import PerturbedPass
-from guidance_zoo.attention_patches.layers import layer_map
+from guidance_zoo.attention_patches.families import layer_map
 from guidance_zoo.core.asag import joint_sinkhorn_attention, sinkhorn_attention, sinkhorn_potentials
 from guidance_zoo.guiders.extra_pass import ExtraCondPass
 from guidance_zoo.guiders.perturbed_guidance import PerturbedGuidancePostCFG

@@ -8,9 +8,11 @@ from tiny_models import assert_close, assert_differs, max_diff
 from foreign_patches import with_foreign_patches
 from support_matrix import cases
 
-from guidance_zoo.attention_patches.layers import layer_map
+from guidance_zoo.attention_patches.families import layer_map
 from guidance_zoo.attention_patches.nag import nag_cross_rule, nag_joint_rule
-from guidance_zoo.attention_patches.negative_context import CALL_KEY, EXTENDED, CallState, NegativeContext
+from guidance_zoo.attention_patches.negative_call import CALL_KEY, CallState
+from guidance_zoo.attention_patches.negative_context import NegativeContext
+from guidance_zoo.attention_patches.negative_cross import EXTENDED
 from guidance_zoo.nodes.common import NodeInputError
 from guidance_zoo.nodes.nag import NAG
 from guidance_zoo.nodes.pag import PAG
@@ -58,7 +60,7 @@ def test_cross_attention_kernel_equals_the_papers_formula():
     hook = NegativeContext(lmap, [], "test", nag_cross_rule(4.0, 1.5, 0.3), None)
     call = CallState({"P"}, "N", 0, torch.zeros(1, added, c), added)
     options = {"n_heads": heads, "cond_or_uncond": [1, 0], "uuids": ["U", "P"], EXTENDED: added}
-    out = hook._unet_replace(call, None)(q, k, v, options)
+    out = hook._attn2_replace(call, None)(q, k, v, options)
     z_pos = softmax_attention(q[1], k[1, :length], v[1, :length], heads)
     z_neg = softmax_attention(q[1], k[1, length:], v[1, length:], heads)
     torch.testing.assert_close(out[1].double(), paper_nag(z_pos, z_neg, 4.0, 1.5, 0.3), rtol=1e-5, atol=1e-5)

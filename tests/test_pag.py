@@ -13,7 +13,9 @@ from comfy_extras.nodes_pag import PerturbedAttentionGuidance as CorePAG
 
 from guidance_zoo.attention_patches.hook import PerturbedPass
 from guidance_zoo.attention_patches.layer_spec import LayerItem, parse_spec
-from guidance_zoo.attention_patches.layers import Layer, LayerMap, layer_map
+from guidance_zoo.attention_patches.families import layer_map
+from guidance_zoo.attention_patches.families.unet import UNET
+from guidance_zoo.attention_patches.layers import Layer, LayerMap
 from guidance_zoo.attention_patches.pag import pag_perturbation
 from guidance_zoo.guiders.extra_pass import ExtraCondPass
 from guidance_zoo.guiders.perturbed_guidance import PerturbedGuidancePostCFG
@@ -162,7 +164,7 @@ def test_hostile_layer_specs_are_rejected_at_once_quoting_at_most_80_characters(
 
 
 def test_layer_spec_grammar_is_read_in_one_pass():
-    lmap = LayerMap("unet", "SDXL", [Layer("input", i, t) for i in (4, 5) for t in range(3)], "input 4")
+    lmap = LayerMap(UNET, "SDXL", [Layer("input", i, t) for i in (4, 5) for t in range(3)], "input 4")
     assert [layer.name for layer in lmap.parse(" INPUT 5 : 1 - 2 ,input 4:0,,input 4 - 4 :2")] == [
         "input 5:1", "input 5:2", "input 4:0", "input 4:2"]
     assert len(lmap.parse("input:1")) == 2 and len(lmap.parse("input")) == 6
@@ -182,7 +184,8 @@ def test_pag_rejects_bad_scale(scale):
 def test_a_pass_that_reaches_no_layer_raises_instead_of_doing_nothing():
     model = tm.make_model("flux")
     lmap = layer_map(model)
-    lmap.dit_keys = {"double": "no_such_block", "single": "no_such_block"}
+    lmap.family = type("NoSuchBlocks", (type(lmap.family),),
+                       {"dit_keys": {"double": "no_such_block", "single": "no_such_block"}})()
     patched = with_pass(model, PerturbedPass(lmap, lmap.parse("double 0"), pag_perturbation, "PAG (Guidance Zoo)"))
     with pytest.raises(RuntimeError, match=r"PAG \(Guidance Zoo\): the perturbation reached none of its layers"):
         tm.ksample(patched, "flux", cfg=4.0)
@@ -202,7 +205,7 @@ def test_layer_specs_select_ranges_and_transformer_indices():
     assert [layer.name for layer in lmap.layers] == ["input 3:0", "middle 0:0", "output 0:0", "output 1:0"]
     chosen = lmap.parse("output 0-1, middle")
     assert [layer.name for layer in chosen] == ["output 0:0", "output 1:0", "middle 0:0"]
-    deep = LayerMap("unet", "SDXL", [Layer("middle", 0, t) for t in range(10)], "middle")
+    deep = LayerMap(UNET, "SDXL", [Layer("middle", 0, t) for t in range(10)], "middle")
     assert [layer.sub for layer in deep.parse("middle 0:2-4")] == [2, 3, 4]
     assert len(deep.parse("middle")) == 10
 
@@ -264,7 +267,7 @@ def test_pag_after_apg_uses_the_models_own_cond_prediction(family):
 
 def test_grouped_kv_heads_are_expanded_for_the_perturbation():
     """Newer ComfyUI passes Lumina2-style grouped k/v heads unexpanded (enable_gqa); the hook expands them."""
-    from guidance_zoo.attention_patches.hook import to_heads_first
+    from guidance_zoo.attention_patches.tokens import to_heads_first
     k = torch.randn(2, 5, 1 * 4)
     expanded = to_heads_first(k, 4, False, 2)
     assert expanded.shape == (2, 2, 5, 4)

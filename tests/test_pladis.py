@@ -8,7 +8,7 @@ from foreign_patches import with_foreign_patches
 from memory_probe import growth_exponent
 from support_matrix import cases
 
-from guidance_zoo.attention_patches.layers import layer_map
+from guidance_zoo.attention_patches.families import layer_map
 from guidance_zoo.attention_patches.cross_attention import install_cross_attention
 from guidance_zoo.core.pladis import (entmax15, entmax_bisect, joint_pladis_attention, pladis_attention,
                                       sparse_weights, sparsemax)

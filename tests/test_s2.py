@@ -8,7 +8,7 @@ import perturbation_checks as checks
 from support_matrix import cases
 
 from guidance_zoo.attention_patches.blocks import step_seed
-from guidance_zoo.attention_patches.layers import layer_map
+from guidance_zoo.attention_patches.families import layer_map
 from guidance_zoo.core.s2 import choose_dropped, dropped_count
 from guidance_zoo.nodes.common import NodeInputError
 from guidance_zoo.nodes.s2 import S2Guidance, s2_default

@@ -11,7 +11,7 @@ from tiny_models import assert_close
 from memory_probe import growth_exponent
 from support_matrix import cases
 
-from guidance_zoo.attention_patches.layers import layer_map
+from guidance_zoo.attention_patches.families import layer_map
 from guidance_zoo.attention_patches.scfg import paper_layers
 from guidance_zoo.core.scfg import rate_map, region_masks, ssgc_cross_attention
 from guidance_zoo.nodes.common import NodeInputError

@@ -10,7 +10,7 @@ from support_matrix import cases
 import comfy.sample
 import comfy.samplers
 
-from guidance_zoo.attention_patches.layers import layer_map
+from guidance_zoo.attention_patches.families import layer_map
 from guidance_zoo.guiders.spg import style_noise
 from guidance_zoo.nodes.common import NodeInputError
 from guidance_zoo.nodes.pag import PAG

@@ -7,6 +7,8 @@ import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
 import perturbation_checks as checks
 from support_matrix import cases
 
+from guidance_zoo.attention_patches.families.flux import FLUX
+from guidance_zoo.attention_patches.families.unet import UNET
 from guidance_zoo.attention_patches.layers import Layer, LayerMap
 from guidance_zoo.core.tpg import shuffle_tokens, token_permutation
 from guidance_zoo.nodes.common import NodeInputError
@@ -104,17 +106,17 @@ def test_tpg_keeps_a_foreign_attn1_replace_inside_a_shuffled_unet_block():
 
 
 def test_tpg_defaults_are_the_official_sdxl_blocks():
-    sdxl = LayerMap("unet", "SDXL", [Layer("input", 4, t) for t in range(2)] + [Layer("input", 5, t) for t in range(2)]
+    sdxl = LayerMap(UNET, "SDXL", [Layer("input", 4, t) for t in range(2)] + [Layer("input", 5, t) for t in range(2)]
                     + [Layer("input", i, t) for i in (7, 8) for t in range(10)]
                     + [Layer("middle", 0, t) for t in range(10)],
                     "middle")
     assert tpg_default(sdxl) == "input 7:2-9, input 8"
     assert len(sdxl.parse(tpg_default(sdxl))) == 18
-    sd15 = LayerMap("unet", "SD15", [Layer("input", i) for i in (1, 2, 4, 5, 7, 8)] + [Layer("middle", 0)], "middle")
+    sd15 = LayerMap(UNET, "SD15", [Layer("input", i) for i in (1, 2, 4, 5, 7, 8)] + [Layer("middle", 0)], "middle")
     assert tpg_default(sd15) == "input 7-8"
-    assert tpg_default(LayerMap("unet", "SD15", [Layer("input", 1), Layer("input", 3), Layer("middle", 0)],
+    assert tpg_default(LayerMap(UNET, "SD15", [Layer("input", 1), Layer("input", 3), Layer("middle", 0)],
                                 "middle")) == "input 1, input 3"
-    assert tpg_default(LayerMap("flux", "Flux", [Layer("double", 0), Layer("double", 1)], "double 1")) == "double 1"
+    assert tpg_default(LayerMap(FLUX, "Flux", [Layer("double", 0), Layer("double", 1)], "double 1")) == "double 1"
 
 
 @pytest.mark.parametrize("spec,message", [

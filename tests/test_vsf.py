@@ -8,8 +8,10 @@ from tiny_models import assert_close, assert_differs
 from foreign_patches import with_foreign_patches
 from support_matrix import cases
 
-from guidance_zoo.attention_patches.layers import layer_map
-from guidance_zoo.attention_patches.negative_context import CALL_KEY, EXTENDED, CallState, NegativeContext
+from guidance_zoo.attention_patches.families import layer_map
+from guidance_zoo.attention_patches.negative_call import CALL_KEY, CallState
+from guidance_zoo.attention_patches.negative_context import NegativeContext
+from guidance_zoo.attention_patches.negative_cross import EXTENDED
 from guidance_zoo.attention_patches.vsf import vsf_cross_rule, vsf_joint_rule
 from guidance_zoo.nodes.common import NodeInputError
 from guidance_zoo.nodes.pag import PAG
@@ -46,7 +48,7 @@ def test_cross_attention_kernel_equals_the_official_processor():
     hook = NegativeContext(layer_map(tm.make_model("sd15")), [], "test", vsf_cross_rule(2.5, 0.3), None)
     call = CallState({"P"}, "N", 0, torch.zeros(1, added, c), added)
     options = {"n_heads": heads, "cond_or_uncond": [0, 1], "uuids": ["P", "U"], EXTENDED: added}
-    out = hook._unet_replace(call, None)(q, k, v, options)
+    out = hook._attn2_replace(call, None)(q, k, v, options)
     flipped = v[0].clone()
     flipped[length:] *= -2.5
     mask = torch.zeros(n, length + added)

@@ -1,0 +1,115 @@
+"""The negative-context hook where the prompt enters through cross-attention: UNets (attn2: an attn2_patch appends
+the negative tokens to the context before the k/v projections, a replace splits K/V back into [K+, K-]) and Wan
+(a block wrapper appends the negative, embedded by the model's own text embedding, to each block's context; the
+block's cross-attention call is split the same way). Rows that are not the positive cond attend to K+ only."""
+from __future__ import annotations
+
+import torch
+
+import comfy.utils
+
+from .hook import PerturbedPass, chain_replace
+from .negative_call import CALL_KEY, CallState
+from .tokens import heads_first, split_attention_args
+
+EXTENDED = "guidance_zoo_negative_tokens"
+
+
+class CrossEntry:
+    """NegativeContext's cross-attention half (it supplies lmap, cross_rule)."""
+
+    def _install_attn2(self, to: dict, call: CallState) -> None:
+        patches = to.setdefault("patches", {})
+        patches["attn2_patch"] = list(patches.get("attn2_patch", [])) + [self._append_tokens(call)]
+        for layer in self.lmap.layers:
+            chain_replace(to, "attn2", self.lmap.patch_key(layer), self._attn2_replace, call)
+
+    def _negative_tokens(self, call: CallState, to: dict, batch: int, like: torch.Tensor) -> torch.Tensor:
+        """(batch, L-, C): each positive row's negative (per sample), zeros for the other rows."""
+        positive, samples, _, _ = call.rows(to, batch)
+        negative = call.negative.to(device=like.device, dtype=like.dtype)
+        out = like.new_zeros(batch, negative.shape[1], like.shape[-1])
+        if positive:
+            per = max(samples) + 1
+            out[positive] = comfy.utils.repeat_to_batch_size(negative, per)[samples]
+        return out
+
+    def _append_tokens(self, call: CallState):
+        def patch(n, context, value, extra_options):
+            tokens = self._negative_tokens(call, extra_options, context.shape[0], context)
+            extra_options[EXTENDED] = tokens.shape[1]
+            value = context if value is None else value
+            return n, torch.cat([context, tokens], dim=1), torch.cat([value, tokens.to(value.dtype)], dim=1)
+        return patch
+
+    def _attn2_replace(self, call: CallState, previous):
+        def replace(q, k, v, extra_options):
+            added = extra_options.get(EXTENDED, 0)
+            length = k.shape[1] - added
+            k_pos, v_pos = k[:, :length], v[:, :length]
+            if previous is not None:
+                out = previous(q, k_pos, v_pos, extra_options)
+            else:
+                from comfy.ldm.modules.attention import optimized_attention
+                out = optimized_attention(q, k_pos, v_pos, extra_options["n_heads"],
+                                          attn_precision=extra_options.get("attn_precision"),
+                                          transformer_options=extra_options)
+            if not added:
+                return out
+            return self._cross(call, extra_options, q, k, v, length, extra_options["n_heads"], out)
+        return replace
+
+    def _cross(self, call: CallState, to: dict, q, k, v, length: int, heads: int, out: torch.Tensor) -> torch.Tensor:
+        """Apply the cross rule to the positive rows; q, k, v (B, N, H*D) with k/v = [K+, K-]."""
+        positive, _, _, _ = call.rows(to, q.shape[0])
+        if not positive:
+            return out
+        call.hits += 1
+        qp, kp, vp, kn, vn = heads_first(heads, False, *(t[positive] for t in (q, k[:, :length], v[:, :length],
+                                                                               k[:, length:], v[:, length:])))
+        out = out.clone()
+        out[positive] = self.cross_rule(qp, kp, vp, kn, vn, out[positive]).to(out.dtype)
+        return out
+
+    def _install_block_cross(self, to: dict, call: CallState, model) -> None:
+        dm = model.diffusion_model
+        cross_call = {i: self.lmap.family.cross_call_index(block) for i, block in enumerate(dm.blocks)}
+        for layer in self.lmap.layers:
+            chain_replace(to, "dit", self.lmap.patch_key(layer), self._block_cross_marker, call, dm, layer.index,
+                          cross_call[layer.index])
+        to["optimized_attention_override"] = self._block_cross_override(call, to.get("optimized_attention_override"))
+
+    def _block_cross_marker(self, call: CallState, dm, index: int, cross_index: int, previous):
+        """Marks the block (its cross-attention is attention call cross_index) and appends the embedded negative."""
+        marker = PerturbedPass.block_marker((index, cross_index), call, previous)
+
+        def block(args, extra):
+            context = args["txt"]
+            to = args["transformer_options"]
+            layout = (tuple(to.get("uuids") or ()), tuple(to.get("cond_or_uncond") or ()), context.shape[0])
+            if layout not in call.embedded:     # one embedding per batch layout: ComfyUI may split the conds
+                tokens = self._negative_tokens(call, to, context.shape[0],
+                                               call.negative.new_zeros(1, 1, call.negative.shape[-1]).to(context.dtype))
+                call.embedded[layout] = self.lmap.family.embed_text(dm, tokens.to(context.device))
+            added = call.embedded["tokens"] = call.embedded[layout].to(context.dtype)
+            return marker({**args, "txt": torch.cat([context, added], dim=1)}, extra)
+        return block
+
+    def _block_cross_override(self, call: CallState, previous):
+        def override(func, *args, **kwargs):
+            to = kwargs.get("transformer_options") or {}
+            mine = to.get(CALL_KEY, {}).get(id(self)) is call and call.current is not None
+            index = call.calls
+            call.calls += 1
+
+            def run(q, k, v):
+                new = (q, k, v) + args[3:]
+                return previous(func, *new, **kwargs) if previous is not None else func(*new, **kwargs)
+            q, k, v, heads, _ = split_attention_args(args, kwargs)
+            if not mine or index != call.current[1]:
+                return run(q, k, v)
+            added = call.embedded["tokens"].shape[1]
+            length = k.shape[1] - added
+            out = run(q, k[:, :length], v[:, :length])
+            return self._cross(call, to, q, k, v, length, heads, out)
+        return override
