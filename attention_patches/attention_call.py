@@ -30,9 +30,9 @@ class RawAttention:
     def from_override(cls, args: tuple, kwargs: dict) -> RawAttention:
         """The call an optimized_attention_override receives."""
         q, k, v, heads, mask = split_attention_args(args, kwargs)
-        to = kwargs.get("transformer_options") or {}
+        transformer_options = kwargs.get("transformer_options") or {}
         return cls(q, k, v, heads, mask, kwargs.get("skip_reshape", False), kwargs.get("skip_output_reshape", False),
-                   kwargs.get("scale"), to.get("cond_or_uncond"))
+                   kwargs.get("scale"), transformer_options.get("cond_or_uncond"))
 
 
 @dataclass

@@ -61,14 +61,15 @@ class BlockPass(PerturbedPass):
         return BlockPassState(set(self.layers), chunk)
 
     def options(self, model_options: dict, state: BlockPassState) -> dict:
-        mo, to = self.registered(model_options, state)
+        options, transformer_options = self.registered(model_options, state)
         if self.lmap.family.block_reach is BlockReach.FORWARD_HOOKS:
             comfy.patcher_extension.add_wrapper_with_key(
-                comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY, self._hooks_wrapper(state), to)
-            return mo
+                comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY, self._hooks_wrapper(state),
+                transformer_options)
+            return options
         for layer in self.lmap.layers:
-            chain_replace(to, "dit", self.lmap.patch_key(layer), self._block_replace, layer, state)
-        return mo
+            chain_replace(transformer_options, "dit", self.lmap.patch_key(layer), self._block_replace, layer, state)
+        return options
 
     def _prepare(self, state: BlockPassState, transformer_options: dict) -> None:
         """Seed the call's generator and draw the step's blocks once, at the first block of the call."""

@@ -22,7 +22,7 @@ import comfy.patcher_extension
 
 from ..core.attention import additive_mask
 from .attention_call import RawAttention
-from .hook import PassState, PerturbedPass, installed_replace
+from .hook import PassState, PerturbedPass, chain_override, installed_replace
 from .tokens import from_heads_first, heads_first, joint_slices
 from .families.base import AttentionReach, TextEntry
 from .layers import Layer, LayerMap
@@ -60,12 +60,12 @@ def install_cross_attention(patcher, lmap: LayerMap, layers: list[Layer], replac
     names = ", ".join(layer.name for layer in layers)
     patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY,
                                  _reach_check(tracker, owner, names, lmap.model_name))
-    to = patcher.model_options.setdefault("transformer_options", {})
+    transformer_options = patcher.model_options.setdefault("transformer_options", {})
     if lmap.family.text_entry is TextEntry.CROSS_ATTENTION:
         for layer in layers:
             key = lmap.patch_key(layer)
-            patcher.set_model_attn2_replace(_unet_replace(replace, layer, installed_replace(to, "attn2", key), tracker),
-                                            *key)
+            previous = installed_replace(transformer_options, "attn2", key)
+            patcher.set_model_attn2_replace(_unet_replace(replace, layer, previous, tracker), *key)
         return
     finder = PerturbedPass(lmap, layers, None, owner)
     if lmap.family.attention_reach is AttentionReach.CALL_COUNT:
@@ -74,11 +74,11 @@ def install_cross_attention(patcher, lmap: LayerMap, layers: list[Layer], replac
     else:
         for layer in lmap.layers if lmap.joint else layers:
             key = lmap.patch_key(layer)
-            marker = PerturbedPass.block_marker(layer, tracker, installed_replace(to, "dit", key))
+            marker = PerturbedPass.block_marker(layer, tracker, installed_replace(transformer_options, "dit", key))
             patcher.set_model_patch_replace(marker, "dit", *key)
-    to = patcher.model_options["transformer_options"]
+    transformer_options = patcher.model_options["transformer_options"]
     select = _joint_call(finder) if lmap.joint else _cross_call
-    to["optimized_attention_override"] = _override(replace, tracker, select, to.get("optimized_attention_override"))
+    chain_override(transformer_options, lambda previous: _override(replace, tracker, select, previous))
 
 
 def _reach_check(tracker: PassState, owner: str, names: str, model_name: str):

@@ -55,17 +55,22 @@ class PassState:
         return self._rows[key]
 
 
-def installed_replace(to: dict, kind: str, key: tuple):
+def installed_replace(transformer_options: dict, kind: str, key: tuple):
     """The `kind` replace patch ComfyUI runs at key in these transformer_options, or None; a UNet attn key
     (block, index, transformer_index) falls back to (block, index) as ComfyUI does."""
-    replaces = to.get("patches_replace", {}).get(kind, {})
+    replaces = transformer_options.get("patches_replace", {}).get(kind, {})
     return replaces.get(key, replaces.get(key[:2]))
 
 
-def chain_replace(to: dict, kind: str, key: tuple, make: Callable, *args) -> None:
+def chain_override(transformer_options: dict, make: Callable) -> None:
+    """Install make(previous) as the optimized_attention_override, previous being the one it replaces."""
+    transformer_options["optimized_attention_override"] = make(transformer_options.get("optimized_attention_override"))
+
+
+def chain_replace(transformer_options: dict, kind: str, key: tuple, make: Callable, *args) -> None:
     """Install make(*args, previous) as the `kind` replace patch at key, previous being the one it replaces."""
-    previous = installed_replace(to, kind, key)
-    to.setdefault("patches_replace", {}).setdefault(kind, {})[key] = make(*args, previous)
+    previous = installed_replace(transformer_options, kind, key)
+    transformer_options.setdefault("patches_replace", {}).setdefault(kind, {})[key] = make(*args, previous)
 
 
 class PerturbedPass:
@@ -95,26 +100,28 @@ class PerturbedPass:
     @staticmethod
     def registered(model_options: dict, state: PassState) -> tuple[dict, dict]:
         """A clone of model_options for the call carrying state, and its transformer_options naming the state."""
-        mo = comfy.model_patcher.create_model_options_clone(model_options)
-        to = mo.setdefault("transformer_options", {})
-        to[PASS_KEY] = {**to.get(PASS_KEY, {}), id(state): state}
-        return mo, to
+        options = comfy.model_patcher.create_model_options_clone(model_options)
+        transformer_options = options.setdefault("transformer_options", {})
+        transformer_options[PASS_KEY] = {**transformer_options.get(PASS_KEY, {}), id(state): state}
+        return options, transformer_options
 
     def options(self, model_options: dict, state: PassState) -> dict:
-        mo, to = self.registered(model_options, state)
+        options, transformer_options = self.registered(model_options, state)
         reach = self.lmap.family.attention_reach
         if reach is AttentionReach.REPLACE_PATCHES:
             for layer in self.layers:
-                chain_replace(to, "attn1", self.lmap.patch_key(layer), self._unet_replace, layer, state)
-            return mo
-        to["optimized_attention_override"] = self._override(to.get("optimized_attention_override"), state)
+                chain_replace(transformer_options, "attn1", self.lmap.patch_key(layer), self._unet_replace, layer,
+                              state)
+            return options
+        chain_override(transformer_options, lambda previous: self._override(previous, state))
         if reach is AttentionReach.CALL_COUNT:
             comfy.patcher_extension.add_wrapper_with_key(
-                comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PASS_KEY, self.call_counter(self.lmap, state), to)
-            return mo
+                comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PASS_KEY, self.call_counter(self.lmap, state),
+                transformer_options)
+            return options
         for layer in self.lmap.layers:
-            chain_replace(to, "dit", self.lmap.patch_key(layer), self.block_marker, layer, state)
-        return mo
+            chain_replace(transformer_options, "dit", self.lmap.patch_key(layer), self.block_marker, layer, state)
+        return options
 
     def layer_call(self, state: PassState, layer: Layer, raw: RawAttention,
                    normal: Callable[[], torch.Tensor]) -> torch.Tensor:
@@ -193,8 +200,8 @@ class PerturbedPass:
 
     def _override(self, previous, state: PassState):
         def override(func, *args, **kwargs):
-            to = kwargs.get("transformer_options") or {}
-            layer = self.current_target(state) if id(state) in to.get(PASS_KEY, {}) else None
+            transformer_options = kwargs.get("transformer_options") or {}
+            layer = self.current_target(state) if id(state) in transformer_options.get(PASS_KEY, {}) else None
 
             def normal():
                 return previous(func, *args, **kwargs) if previous is not None else func(*args, **kwargs)

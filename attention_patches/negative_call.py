@@ -61,11 +61,12 @@ class CallState:
     embedded: dict = field(default_factory=dict)
     cached: dict = field(default_factory=dict)     # per call layout: rows() and padding_mask() results
 
-    def rows(self, to: dict, batch: int) -> tuple[list[int], list[int], dict[int, int], dict[int, int]]:
+    def rows(self, transformer_options: dict,
+             batch: int) -> tuple[list[int], list[int], dict[int, int], dict[int, int]]:
         """(positive rows, their sample index, sample -> negative row, sample -> the positive cond's own row); worked
         out once per batch layout, not per attention call. The caller must not change them."""
-        uuids = tuple(to.get("uuids") or ())
-        chunks = tuple(to.get("cond_or_uncond") or ())
+        uuids = tuple(transformer_options.get("uuids") or ())
+        chunks = tuple(transformer_options.get("cond_or_uncond") or ())
         key = ("rows", uuids, chunks, batch)
         if key not in self.cached:
             self.cached[key] = self._rows(uuids, chunks, batch)

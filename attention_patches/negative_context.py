@@ -105,22 +105,22 @@ class NegativeContext(SharedPatch, CrossEntry, JointEntry):
             real = negative.abs().amax(dim=(0, 2)).nonzero()
             negative = negative[:, :int(real.max()) + 1 if len(real) else 1]
         call = CallState(positive, state["uuid"], chunks[0], negative, negative.shape[1])
-        mo = comfy.model_patcher.create_model_options_clone(model_options)
-        to = mo.setdefault("transformer_options", {})
-        to[CALL_KEY] = {**to.get(CALL_KEY, {}), id(self): call}
+        options = comfy.model_patcher.create_model_options_clone(model_options)
+        transformer_options = options.setdefault("transformer_options", {})
+        transformer_options[CALL_KEY] = {**transformer_options.get(CALL_KEY, {}), id(self): call}
         if self.joint and self.inline_copies:
             conds = list(conds)
             for i in chunks:
                 conds[i] = [self._inline(entry, call) for entry in conds[i]]
-            self._install_joint(to, call, model)
+            self._install_joint(transformer_options, call, model)
         elif self.joint:
-            install_outermost(to, NegativeRows(call, len(conds), self.owner))
-            self._install_joint(to, call, model)
+            install_outermost(transformer_options, NegativeRows(call, len(conds), self.owner))
+            self._install_joint(transformer_options, call, model)
         elif self.lmap.family.text_entry is TextEntry.CROSS_ATTENTION:
-            self._install_attn2(to, call)
+            self._install_attn2(transformer_options, call)
         elif self.lmap.family.text_entry is TextEntry.BLOCK_CROSS_ATTENTION:
-            self._install_block_cross(to, call, model)
-        out = executor(model, list(conds), x, timestep, mo)
+            self._install_block_cross(transformer_options, call, model)
+        out = executor(model, list(conds), x, timestep, options)
         if call.hits == 0:
             raise RuntimeError(f"{self.owner}: the negative prompt reached none of the attention layers of this "
                                f"{self.lmap.model_name} model; this model variant is not supported yet")

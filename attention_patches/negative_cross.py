@@ -8,7 +8,7 @@ import torch
 
 import comfy.utils
 
-from .hook import PerturbedPass, chain_replace
+from .hook import PerturbedPass, chain_override, chain_replace
 from .negative_call import CALL_KEY, CallState
 from .tokens import heads_first, split_attention_args
 
@@ -18,15 +18,16 @@ EXTENDED = "guidance_zoo_negative_tokens"
 class CrossEntry:
     """NegativeContext's cross-attention half (it supplies lmap, cross_rule)."""
 
-    def _install_attn2(self, to: dict, call: CallState) -> None:
-        patches = to.setdefault("patches", {})
+    def _install_attn2(self, transformer_options: dict, call: CallState) -> None:
+        patches = transformer_options.setdefault("patches", {})
         patches["attn2_patch"] = list(patches.get("attn2_patch", [])) + [self._append_tokens(call)]
         for layer in self.lmap.layers:
-            chain_replace(to, "attn2", self.lmap.patch_key(layer), self._attn2_replace, call)
+            chain_replace(transformer_options, "attn2", self.lmap.patch_key(layer), self._attn2_replace, call)
 
-    def _negative_tokens(self, call: CallState, to: dict, batch: int, like: torch.Tensor) -> torch.Tensor:
+    def _negative_tokens(self, call: CallState, transformer_options: dict, batch: int,
+                         like: torch.Tensor) -> torch.Tensor:
         """(batch, L-, C): each positive row's negative (per sample), zeros for the other rows."""
-        positive, samples, _, _ = call.rows(to, batch)
+        positive, samples, _, _ = call.rows(transformer_options, batch)
         negative = call.negative.to(device=like.device, dtype=like.dtype)
         out = like.new_zeros(batch, negative.shape[1], like.shape[-1])
         if positive:
@@ -59,9 +60,10 @@ class CrossEntry:
             return self._cross(call, extra_options, q, k, v, length, extra_options["n_heads"], out)
         return replace
 
-    def _cross(self, call: CallState, to: dict, q, k, v, length: int, heads: int, out: torch.Tensor) -> torch.Tensor:
+    def _cross(self, call: CallState, transformer_options: dict, q, k, v, length: int, heads: int,
+               out: torch.Tensor) -> torch.Tensor:
         """Apply the cross rule to the positive rows; q, k, v (B, N, H*D) with k/v = [K+, K-]."""
-        positive, _, _, _ = call.rows(to, q.shape[0])
+        positive, _, _, _ = call.rows(transformer_options, q.shape[0])
         if not positive:
             return out
         call.hits += 1
@@ -71,13 +73,14 @@ class CrossEntry:
         out[positive] = self.cross_rule(qp, kp, vp, kn, vn, out[positive]).to(out.dtype)
         return out
 
-    def _install_block_cross(self, to: dict, call: CallState, model) -> None:
+    def _install_block_cross(self, transformer_options: dict, call: CallState, model) -> None:
         dm = model.diffusion_model
         cross_call = {i: self.lmap.family.cross_call_index(block) for i, block in enumerate(dm.blocks)}
         for layer in self.lmap.layers:
-            chain_replace(to, "dit", self.lmap.patch_key(layer), self._block_cross_marker, call, dm, layer.index,
+            chain_replace(transformer_options, "dit", self.lmap.patch_key(layer), self._block_cross_marker, call, dm,
+                          layer.index,
                           cross_call[layer.index])
-        to["optimized_attention_override"] = self._block_cross_override(call, to.get("optimized_attention_override"))
+        chain_override(transformer_options, lambda previous: self._block_cross_override(call, previous))
 
     def _block_cross_marker(self, call: CallState, dm, index: int, cross_index: int, previous):
         """Marks the block (its cross-attention is attention call cross_index) and appends the embedded negative."""
@@ -85,10 +88,11 @@ class CrossEntry:
 
         def block(args, extra):
             context = args["txt"]
-            to = args["transformer_options"]
-            layout = (tuple(to.get("uuids") or ()), tuple(to.get("cond_or_uncond") or ()), context.shape[0])
+            transformer_options = args["transformer_options"]
+            layout = (tuple(transformer_options.get("uuids") or ()),
+                      tuple(transformer_options.get("cond_or_uncond") or ()), context.shape[0])
             if layout not in call.embedded:     # one embedding per batch layout: ComfyUI may split the conds
-                tokens = self._negative_tokens(call, to, context.shape[0],
+                tokens = self._negative_tokens(call, transformer_options, context.shape[0],
                                                call.negative.new_zeros(1, 1, call.negative.shape[-1]).to(context.dtype))
                 call.embedded[layout] = self.lmap.family.embed_text(dm, tokens.to(context.device))
             added = call.embedded["tokens"] = call.embedded[layout].to(context.dtype)
@@ -97,8 +101,8 @@ class CrossEntry:
 
     def _block_cross_override(self, call: CallState, previous):
         def override(func, *args, **kwargs):
-            to = kwargs.get("transformer_options") or {}
-            mine = to.get(CALL_KEY, {}).get(id(self)) is call and call.current is not None
+            transformer_options = kwargs.get("transformer_options") or {}
+            mine = transformer_options.get(CALL_KEY, {}).get(id(self)) is call and call.current is not None
             index = call.calls
             call.calls += 1
 
@@ -111,5 +115,5 @@ class CrossEntry:
             added = call.embedded["tokens"].shape[1]
             length = k.shape[1] - added
             out = run(q, k[:, :length], v[:, :length])
-            return self._cross(call, to, q, k, v, length, heads, out)
+            return self._cross(call, transformer_options, q, k, v, length, heads, out)
         return override

@@ -7,7 +7,7 @@ import comfy.patcher_extension
 
 from ..core.attention import additive_mask
 from .families.base import AttentionReach
-from .hook import PerturbedPass, chain_replace
+from .hook import PerturbedPass, chain_override, chain_replace
 from .negative_call import CALL_KEY, CallState, JointRows, attend
 from .tokens import heads_first, heads_last, joint_slices, mask_rows, split_attention_args
 
@@ -17,15 +17,16 @@ WRAPPER_KEY = "guidance_zoo_negative_context"
 class JointEntry:
     """NegativeContext's joint-attention half (it supplies lmap, owner, joint_rule, inline_copies)."""
 
-    def _install_joint(self, to: dict, call: CallState, model) -> None:
-        to["optimized_attention_override"] = self._joint_override(call, to.get("optimized_attention_override"))
+    def _install_joint(self, transformer_options: dict, call: CallState, model) -> None:
+        chain_override(transformer_options, lambda previous: self._joint_override(call, previous))
         if self.lmap.family.attention_reach is AttentionReach.CALL_COUNT:
             call.text_calls = self.lmap.family.text_refiner_calls(model.diffusion_model)
             comfy.patcher_extension.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL,
-                                                         WRAPPER_KEY, self._counted_forward(call), to)
+                                                         WRAPPER_KEY, self._counted_forward(call), transformer_options)
             return
         for layer in self.lmap.layers:
-            chain_replace(to, "dit", self.lmap.patch_key(layer), PerturbedPass.block_marker, layer, call)
+            chain_replace(transformer_options, "dit", self.lmap.patch_key(layer), PerturbedPass.block_marker, layer,
+                          call)
 
     def _counted_forward(self, call: CallState):
         """CALL_COUNT families (Lumina2) have no block patches: their attention calls are counted per forward (text
@@ -41,11 +42,11 @@ class JointEntry:
                 call.current = None
         return wrapper
 
-    def _call_kind(self, call: CallState, to: dict) -> str | None:
+    def _call_kind(self, call: CallState, transformer_options: dict) -> str | None:
         """'joint' for a joint attention call this hook guides, 'text' for Lumina2's text refiner, else None."""
         index = call.calls
         call.calls += 1
-        if to.get(CALL_KEY, {}).get(id(self)) is not call or call.current is None:
+        if transformer_options.get(CALL_KEY, {}).get(id(self)) is not call or call.current is None:
             return None
         if self.lmap.family.attention_reach is not AttentionReach.CALL_COUNT:
             return "joint" if index == 0 else None
@@ -55,15 +56,15 @@ class JointEntry:
 
     def _joint_override(self, call: CallState, previous):
         def override(func, *args, **kwargs):
-            to = kwargs.get("transformer_options") or {}
-            mine = self._call_kind(call, to)
+            transformer_options = kwargs.get("transformer_options") or {}
+            mine = self._call_kind(call, transformer_options)
             normal = previous(func, *args, **kwargs) if previous is not None else func(*args, **kwargs)
             if mine is None:
                 return normal
             q, k, v, heads, mask = split_attention_args(args, kwargs)
             canonical = kwargs.get("skip_reshape", False)
             keep = kwargs.get("skip_output_reshape", False)
-            positive, samples, negative, anchor = call.rows(to, q.shape[0])
+            positive, samples, negative, anchor = call.rows(transformer_options, q.shape[0])
             if not positive:
                 return normal
             if not self.inline_copies and len(negative) <= max(samples):

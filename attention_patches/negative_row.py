@@ -52,12 +52,12 @@ def fit_tokens(negative: torch.Tensor, length: int) -> torch.Tensor:
     return negative
 
 
-def install_outermost(to: dict, fn) -> None:
+def install_outermost(transformer_options: dict, fn) -> None:
     """fn as the first APPLY_MODEL wrapper of these transformer_options (it sees the call as ComfyUI made it and every
     other wrapper sees the added rows)."""
-    wrappers = dict(to.get("wrappers", {}))
+    wrappers = dict(transformer_options.get("wrappers", {}))
     wrappers[APPLY_MODEL] = {ROW_KEY: [fn], **{k: v for k, v in wrappers.get(APPLY_MODEL, {}).items() if k != ROW_KEY}}
-    to["wrappers"] = wrappers
+    transformer_options["wrappers"] = wrappers
 
 
 class NegativeRows:
@@ -70,8 +70,8 @@ class NegativeRows:
 
     def __call__(self, executor, x, t, c_concat=None, c_crossattn=None, control=None, transformer_options=None,
                  **kwargs):
-        to = transformer_options if transformer_options is not None else {}
-        uuids, chunks = list(to.get("uuids") or ()), list(to.get("cond_or_uncond") or ())
+        options = transformer_options if transformer_options is not None else {}
+        uuids, chunks = list(options.get("uuids") or ()), list(options.get("cond_or_uncond") or ())
         positive = [j for j, u in enumerate(uuids) if u in self.call.positive]
         if not positive or c_crossattn is None or len(chunks) != len(uuids):
             return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
@@ -85,11 +85,11 @@ class NegativeRows:
         context = torch.cat(([c_crossattn] if anchored else [c_crossattn, c_crossattn[rows]]) + [negative])
         args = {"x": x, "t": t, "c_concat": c_concat, "control": control, **kwargs}
         extended = append_rows(args, take_rows(args, copies, batch), batch)
-        new_to = dict(to)
-        new_to["uuids"] = uuids + ([] if anchored else [uuids[source]]) + [self.call.negative_uuid]
-        new_to["cond_or_uncond"] = chunks + ([] if anchored else [self.call.anchor]) + [self.row_index]
+        new_options = dict(options)
+        new_options["uuids"] = uuids + ([] if anchored else [uuids[source]]) + [self.call.negative_uuid]
+        new_options["cond_or_uncond"] = chunks + ([] if anchored else [self.call.anchor]) + [self.row_index]
         out = executor(extended.pop("x"), extended.pop("t"), extended.pop("c_concat"), context,
-                       extended.pop("control"), new_to, **extended)
+                       extended.pop("control"), new_options, **extended)
         return out[:batch]
 
     def _negative(self, context: torch.Tensor, per: int) -> torch.Tensor:

@@ -39,12 +39,13 @@ class AttentionMapCapture:
         self.lmap, self.layers, self.chunk_size = lmap, layers, chunk_size
 
     def options(self, model_options: dict, captured: CapturedMaps) -> dict:
-        mo = comfy.model_patcher.create_model_options_clone(model_options)
-        to = mo.setdefault("transformer_options", {})
+        options = comfy.model_patcher.create_model_options_clone(model_options)
+        transformer_options = options.setdefault("transformer_options", {})
         for layer in self.layers:
-            chain_replace(to, "attn1", self.lmap.patch_key(layer), self._self_attention, layer, captured)
-            chain_replace(to, "attn2", self.lmap.patch_key(layer), self._cross_attention, layer, captured)
-        return mo
+            key = self.lmap.patch_key(layer)
+            chain_replace(transformer_options, "attn1", key, self._self_attention, layer, captured)
+            chain_replace(transformer_options, "attn2", key, self._cross_attention, layer, captured)
+        return options
 
     @staticmethod
     def _rows(extra_options: dict, batch: int) -> slice | None:

@@ -43,10 +43,6 @@ class Step:
     def prediction(self) -> str:
         return prediction_type(self.model)
 
-    @property
-    def sigma_value(self) -> float:
-        return float(self.sigma.flatten()[0])
-
     @cached_property
     def index_and_count(self) -> tuple[int, int]:
         """Index of the current step in the run's schedule and the number of steps (0 of 1 when unknown)."""

@@ -70,12 +70,12 @@ class StyleBranchPass(MainCallHook):
         by the noised style latent."""
         n = len(conds)
         pass_state = self.injection.new_state(chunk=n, ref_chunk=n + 1)
-        mo = self.injection.options(model_options, pass_state)
+        options = self.injection.options(model_options, pass_state)
         style_x = self.noised_style(model, x, timestep, model_options)
 
         def style_input(apply_model, x_in, *args, **kwargs):
-            to = args[4] if len(args) > 4 else kwargs.get("transformer_options", {})
-            rows = list(to.get("cond_or_uncond") or [])
+            transformer_options = args[4] if len(args) > 4 else kwargs.get("transformer_options", {})
+            rows = list(transformer_options.get("cond_or_uncond") or [])
             if n + 1 in rows:
                 per = x_in.shape[0] // len(rows)
                 start = rows.index(n + 1) * per
@@ -83,8 +83,8 @@ class StyleBranchPass(MainCallHook):
                 x_in[start:start + per] = style_x.to(x_in.dtype)
             return apply_model(x_in, *args, **kwargs)
         comfy.patcher_extension.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, WRAPPER_KEY,
-                                                     style_input, mo["transformer_options"])
-        out = executor(model, conds + [negative, negative], x, timestep, mo)
+                                                     style_input, options["transformer_options"])
+        out = executor(model, conds + [negative, negative], x, timestep, options)
         self.injection.check(pass_state)
         return out
 

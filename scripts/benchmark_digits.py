@@ -55,6 +55,13 @@ CFG_FOR = {
     "GuidanceZooS2Guidance": (1.0, 4.0),
     "GuidanceZooSLG": (1.0, 4.0),
 }
+# a second, smaller scale per attention method where the paper or its official code gives one, run at cfg 4
+# (ASAG has no released code; TPG's code, S2's paper and PLADIS's port give a single scale)
+SECOND_SCALES = {
+    "GuidanceZooPAG": ({"scale": 2.8}, "diffusers PAG guider default"),
+    "GuidanceZooSEG": ({"scale": 2.8}, "diffusers SEG guider default"),
+    "GuidanceZooSLG": ({"scale": 2.8}, "diffusers SLG guider default"),
+}
 # the paper's claim per node id: CFG's here, the methods' from their METHOD_INFO (nodes/methods.py)
 CLAIMS = {"CFG": "higher scale: better class adherence, less diversity, oversaturation at high scales",
           **{node_id: method.claim_text for node_id, method in by_node_id().items() if method.claim}}
@@ -99,6 +106,9 @@ def settings(only: list[str] | None = None):
         short = node_id.removeprefix("GuidanceZoo")
         for cfg in CFG_FOR.get(node_id, DEFAULT_CFGS):
             out.append((f"{short} @ cfg {cfg:g}", node_id, node, defaults, cfg))
+        if node_id in SECOND_SCALES:
+            change, source = SECOND_SCALES[node_id]
+            out.append((f"{short} @ cfg 4, second scale ({source})", node_id, node, {**defaults, **change}, 4.0))
     if only:  # exact labels ('APG @ cfg 12', 'CFG 4') or a method name for all its settings ('APG')
         wanted = [o.lower() for o in only]
         out = [s for s in out if s[0].lower() in wanted or s[0].lower().split(" @ ")[0] in wanted]
@@ -225,6 +235,43 @@ def sheet(rows, path: str, per_row: int = 2, cell: int = 3):
     img.save(path)
 
 
+_WORKER: dict = {}
+
+
+def _start_worker(args) -> None:
+    """Load the judge, the model and the settings once per process."""
+    torch.set_num_threads(args.threads)
+    model, context = dm.load_patcher(args.weights)
+    _WORKER.update(args=args, judge=Judge(), model=model, context=context, settings=settings(args.only))
+
+
+def run_setting(index: int) -> tuple[dict | None, tuple | None, str | None]:
+    """(the table row, the sheet row, or the message of a node that stopped its own run) of one setting."""
+    args, judge = _WORKER["args"], _WORKER["judge"]
+    label, node_id, node, inputs, cfg = _WORKER["settings"][index]
+    labels = np.repeat(np.arange(10), args.per_digit)
+    m = patched(_WORKER["model"], node, inputs)
+    per_group, nfe, t0, sheet_row = [], 0, time.time(), None
+    try:
+        for g in range(args.groups):
+            pixels, calls = sample(m, _WORKER["context"], torch.tensor(labels), GLOBAL_SEED + g, cfg, args.steps)
+            nfe += calls
+            per_group.append(judge.measure(pixels, labels))
+            if g == 0:
+                sheet_row = (label, pixels, labels)
+    except RuntimeError as error:  # a node that stops its own run (RCFG blowing up) is a finding, not a crash
+        print(f"{label:32s} stopped: {error}", flush=True)
+        return None, None, f"- {label}: the node stopped the run: {str(error).split('. ')[0]}."
+    seconds = time.time() - t0
+    row = {k: (float(np.mean([p[k] for p in per_group])), float(np.std([p[k] for p in per_group]))) for k in KEYS}
+    summary = node.define_schema().description.split(". ")[0] if node is not None else ""
+    row.update(label=label, node_id=node_id, inputs=inputs, cfg=cfg, seconds=seconds, summary=summary,
+               nfe=nfe / (args.groups * len(labels)))
+    print(f"{label:32s} " + " ".join(fmt_row(row, args.groups)) + f"  nfe {row['nfe']:.0f}  {seconds:.1f} s",
+          flush=True)
+    return row, sheet_row, None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-digit", type=int, default=20)
@@ -233,40 +280,23 @@ def main(argv=None) -> int:
     parser.add_argument("--weights", default=dm.DEFAULT_WEIGHTS)
     parser.add_argument("--only", nargs="*", help="only settings whose label contains one of these")
     parser.add_argument("--out", default=os.path.join(ROOT, "docs"), help="folder for benchmark.md and the sheet")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser.add_argument("--jobs", type=int, default=1, help="settings run at once, one process each")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
 
     t_all = time.time()
-    judge = Judge()
-    model, context = dm.load_patcher(args.weights)
-    labels = np.repeat(np.arange(10), args.per_digit)
-    label_t = torch.tensor(labels)
-    results, sheet_rows = [], []
-    stopped = []
-    for label, node_id, node, inputs, cfg in settings(args.only):
-        m = patched(model, node, inputs)
-        per_group, nfe, t0 = [], 0, time.time()
-        try:
-            for g in range(args.groups):
-                pixels, calls = sample(m, context, label_t, GLOBAL_SEED + g, cfg, args.steps)
-                nfe += calls
-                per_group.append(judge.measure(pixels, labels))
-                if g == 0:
-                    sheet_rows.append((label, pixels, labels))
-        except RuntimeError as error:  # a node that stops its own run (RCFG blowing up) is a finding, not a crash
-            stopped.append(f"- {label}: the node stopped the run: {str(error).split('. ')[0]}.")
-            print(f"{label:32s} stopped: {error}", flush=True)
-            continue
-        seconds = time.time() - t0
-        row = {k: (float(np.mean([p[k] for p in per_group])), float(np.std([p[k] for p in per_group])))
-               for k in KEYS}
-        summary = node.define_schema().description.split(". ")[0] if node is not None else ""
-        row.update(label=label, node_id=node_id, inputs=inputs, cfg=cfg, seconds=seconds, summary=summary,
-                   nfe=nfe / (args.groups * len(labels)))
-        results.append(row)
-        print(f"{label:32s} " + " ".join(fmt_row(row, args.groups)) + f"  nfe {row['nfe']:.0f}  {seconds:.1f} s",
-              flush=True)
+    count = len(settings(args.only))
+    if args.jobs > 1:
+        import multiprocessing
+        with multiprocessing.get_context("spawn").Pool(args.jobs, _start_worker, (args,)) as pool:
+            outcomes = list(pool.imap(run_setting, range(count)))
+    else:
+        _start_worker(args)
+        outcomes = [run_setting(i) for i in range(count)]
+    judge = _WORKER["judge"] if _WORKER else Judge()
+    results = [row for row, _, _ in outcomes if row is not None]
+    sheet_rows = [sheet_row for _, sheet_row, _ in outcomes if sheet_row is not None]
+    stopped = [message for _, _, message in outcomes if message]
 
     os.makedirs(args.out, exist_ok=True)
     sheet(sheet_rows, os.path.join(args.out, "benchmark_sheet.png"))

@@ -1,4 +1,10 @@
 """Pass-through patches of another pack (an attention override and a "dit" block replace) that count their calls."""
+from guidance_zoo.attention_patches.families import AttentionReach, layer_map
+
+
+def has_block_patches(model) -> bool:
+    """Whether the model's blocks run ComfyUI's "dit" block replace patches (Lumina2's do not)."""
+    return layer_map(model).family.attention_reach is AttentionReach.BLOCK_MARKERS
 
 
 def with_foreign_patches(model, block: bool = True):

@@ -6,7 +6,7 @@ import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
 from tiny_models import assert_close, assert_differs, max_diff
-from foreign_patches import with_foreign_patches
+from foreign_patches import has_block_patches, with_foreign_patches
 from support_matrix import cases
 import comfy.patcher_extension
 from comfy_extras.nodes_pag import PerturbedAttentionGuidance as CorePAG
@@ -116,10 +116,11 @@ def test_pag_chains_a_foreign_attention_override_and_block_patch(family):
     """Pass-through foreign patches still run in our pass and leave our result unchanged."""
     model = tm.make_model(family)
     reference = tm.ksample(pag(model), family, cfg=4.0)
-    foreign, calls = with_foreign_patches(model, block=family != "lumina2")
+    blocks = has_block_patches(model)
+    foreign, calls = with_foreign_patches(model, block=blocks)
     out = tm.ksample(pag(foreign), family, cfg=4.0)
     assert_close(out, reference)
-    assert calls["override"] > 0 and (family == "lumina2" or calls["block"] > 0)
+    assert calls["override"] > 0 and (not blocks or calls["block"] > 0)
 
 
 def test_pag_keeps_a_foreign_attn1_replace_for_the_rows_it_does_not_perturb():

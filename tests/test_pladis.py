@@ -4,7 +4,7 @@ import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
 from tiny_models import assert_close, assert_differs, max_diff
-from foreign_patches import with_foreign_patches
+from foreign_patches import has_block_patches, with_foreign_patches
 from memory_probe import growth_exponent
 from support_matrix import cases
 
@@ -252,9 +252,10 @@ def test_pladis_keeps_a_foreign_ipadapter_style_attn2_replace():
 def test_pladis_chains_a_foreign_attention_override_and_block_patch(family):
     model = tm.make_model(family)
     reference = tm.ksample(pladis(model), family, cfg=4.0)
-    foreign, calls = with_foreign_patches(model, block=family != "lumina2")
+    blocks = has_block_patches(model)
+    foreign, calls = with_foreign_patches(model, block=blocks)
     assert_close(tm.ksample(pladis(foreign), family, cfg=4.0), reference)
-    assert calls["override"] > 0 and (family == "lumina2" or calls["block"] > 0)
+    assert calls["override"] > 0 and (not blocks or calls["block"] > 0)
 
 
 def test_pladis_on_joint_attention_keeps_a_foreign_overrides_own_change():

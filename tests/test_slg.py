@@ -9,6 +9,7 @@ from support_matrix import cases
 from comfy_extras.nodes_sd3 import SkipLayerGuidanceSD3
 from comfy_extras.nodes_slg import SkipLayerGuidanceDiT
 
+from guidance_zoo.attention_patches.families import layer_map
 from guidance_zoo.core.slg import rescale_to_cond_std
 from guidance_zoo.nodes.common import NodeInputError
 from guidance_zoo.nodes.slg import SkipLayerGuidance
@@ -74,7 +75,7 @@ def test_slg_outside_its_range_runs_no_extra_pass():
 
 @pytest.mark.parametrize("family", ("flux", "sd3", "wan21"))
 def test_slg_keeps_a_foreign_block_replace_on_the_skipped_block(family):
-    checks.keeps_foreign_patches(lambda m: everywhere(m, 3.0, "double 0" if family == "flux" else "block 0"), family)
+    checks.keeps_foreign_patches(lambda m: everywhere(m, 3.0, f"{layer_map(m).groups()[0]} 0"), family)
 
 
 def test_slg_keeps_a_foreign_attn1_replace_inside_a_skipped_unet_block():

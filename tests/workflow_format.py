@@ -120,7 +120,7 @@ def substitute_standins(prompt: dict, shrink: bool = True) -> dict:
                                    "only SD1.x/SD2/SDXL checkpoints map to rt_sd15_small)")
             inputs["ckpt_name"] = standins.SD15_CHECKPOINT
         elif kind in UNET_LOADERS:
-            inputs["unet_name"] = standins.WAN21_UNET if family == FAMILY_WAN else standins.SD3_UNET
+            inputs["unet_name"] = {FAMILY_WAN: standins.WAN21_UNET}.get(family, standins.SD3_UNET)
             inputs["weight_dtype"] = "default"
         elif kind in TEXT_LOADERS:
             node["class_type"] = "CLIPLoader"
