@@ -16,7 +16,8 @@ import torch
 import comfy.patcher_extension
 
 from ..core.run_steps import sampler_position
-from .hook import PassState, PerturbedPass, chain_replace
+from .hook import PerturbedPass, chain_replace
+from .pass_state import PassState
 from .tokens import joint_slices
 from .families.base import AttentionReach, BlockReach
 from .layers import Layer

@@ -22,7 +22,8 @@ import comfy.patcher_extension
 
 from ..core.attention import additive_mask
 from .attention_call import RawAttention
-from .hook import PassState, PerturbedPass, chain_override, installed_replace
+from .hook import PerturbedPass, chain_override, installed_replace
+from .pass_state import PassState
 from .tokens import from_heads_first, heads_first, joint_slices
 from .families.base import AttentionReach, TextEntry
 from .layers import Layer, LayerMap

@@ -21,38 +21,10 @@ import comfy.patcher_extension
 from .attention_call import AttentionCall, Perturbation, RawAttention
 from .families.base import AttentionReach
 from .layers import Layer, LayerMap
-from .per_thread import PerThread
+from .pass_state import PassState
 from .tokens import from_heads_first, heads_first, mask_rows
 
 PASS_KEY = "guidance_zoo_pass"
-
-
-class PassState:
-    """Bookkeeping of one perturbed model call; chunk is the index of the perturbed cond, None for all rows. What a
-    forward writes as it runs is per thread (ComfyUI's multi-GPU split runs forwards at once); hits is shared."""
-    current = PerThread()             # the block running now (a Layer), None between blocks
-    calls = PerThread(0)              # attention calls seen in the running block (Lumina2: in the forward)
-    text_len = PerThread(0)
-    image_len = PerThread()           # Lumina2: image tokens before any padding tokens
-
-    def __init__(self, targets: set[Layer], chunk: int | None = None):
-        self.targets = targets
-        self.chunk = chunk
-        self.hits = 0
-        self._rows: dict[tuple, tuple[torch.Tensor | None, bool]] = {}
-
-    def rows(self, cond_or_uncond: list | None, batch: int, device: torch.device) -> tuple[torch.Tensor | None, bool]:
-        """(boolean mask of the perturbed cond's batch rows in this call, None for every row; whether any row is
-        perturbed), made once per call layout instead of per layer."""
-        if self.chunk is None:
-            return None, True
-        chunks = tuple(cond_or_uncond or ())
-        key = (chunks, batch, device)
-        if key not in self._rows:
-            flags = [c == self.chunk for c in chunks]
-            mask = torch.tensor(flags, dtype=torch.bool, device=device).repeat_interleave(batch // max(len(chunks), 1))
-            self._rows[key] = mask, any(flags)
-        return self._rows[key]
 
 
 def installed_replace(transformer_options: dict, kind: str, key: tuple):

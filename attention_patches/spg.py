@@ -14,7 +14,8 @@ import torch
 from ..core.attention import additive_mask
 from ..core.attention import chunked_attention
 from .attention_call import RawAttention
-from .hook import PassState, PerturbedPass
+from .hook import PerturbedPass
+from .pass_state import PassState
 from .tokens import chunk_rows, from_heads_first, heads_first, mask_rows
 from .layers import Layer
 from .per_thread import PerThread

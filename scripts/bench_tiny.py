@@ -16,7 +16,7 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "harness"))
 import runtime_paths  # noqa: E402
 
 runtime_paths.register_pack()
@@ -25,17 +25,23 @@ import tiny_models as tm  # noqa: E402
 
 from guidance_zoo.nodes import NODES  # noqa: E402
 from guidance_zoo.nodes.common import PREFIX, NodeInputError  # noqa: E402
-from guidance_zoo.nodes.methods import by_node_id  # noqa: E402
+from guidance_zoo.nodes.methods import METHODS as ALL_METHODS  # noqa: E402
 
 CFG = 4.0
-# the nodes timed (MODEL patches), in row order; a row is named by its method's METHOD_INFO (bench_name)
-ROWS = ("APG", "CFGSchedule", "TCFG", "RescaleCFG", "CFGZeroStar", "DynamicThresholding", "FDG", "BetaCFG",
-        "AdaptiveGuidance", "FasterCacheCFGCache", "LinearAG", "ICG", "TSG", "RCFG", "PerpNeg", "PAG", "SEG", "TPG",
-        "ASAG", "S2Guidance", "SLG", "PLADIS", "NAG", "VSF", "SCFG", "SPG", "Autoguidance", "UnconditionalPrior",
-        "DomainGuidance", "RLG", "PersonalizationGuidance")
 CLASSES = {node.define_schema().node_id: node for node in NODES}
-# row name -> node class (None: the plain KSampler)
-METHODS = {"CFG": None, **{by_node_id()[PREFIX + node_id].bench_name: CLASSES[PREFIX + node_id] for node_id in ROWS}}
+
+
+def patch_node(method):
+    """The method's first MODEL -> MODEL node (its row here), or None (a sampler, a schedule)."""
+    for node_id in method.node_ids(PREFIX):
+        outputs = CLASSES[node_id].define_schema().outputs
+        if len(outputs) == 1 and outputs[0].io_type == "MODEL":
+            return CLASSES[node_id]
+    return None
+
+
+# row name (the method's METHOD_INFO bench_name) -> node class, in the README's order (None: the plain KSampler)
+METHODS = {"CFG": None, **{method.bench_name: patch_node(method) for method in ALL_METHODS if patch_node(method)}}
 
 
 class Links:

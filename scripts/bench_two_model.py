@@ -29,7 +29,7 @@ def rss_mb() -> float:
 
 
 def child(setting: str, steps: int) -> None:
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    sys.path.insert(0, os.path.join(ROOT, "harness"))
     import runtime_paths
     runtime_paths.use_comfyui()
     runtime_paths.register_pack()

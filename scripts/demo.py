@@ -11,7 +11,7 @@ workflow's batch gives several seeds). Images, the API prompts sent (<name>.api.
 column per workflow, one row per digit) go to the output folder (default output/demo-<timestamp>/).
 
 --standins also runs the other bundled workflows (SDXL, Flux, ...) on the random-weight stand-in models of
-tests/standins.py, converted with the stand-in substitution of tests/workflow_format.py (real loaders -> stand-ins,
+harness/standins.py, converted with the stand-in substitution of harness/workflow_format.py (real loaders -> stand-ins,
 64 px, 4 steps), and writes contact_sheet.png: one column per workflow, labelled with the method and its settings.
 Stand-in images come from random weights: they show that the graphs run, not what the methods look like.
 Workflow files given as arguments run as they are: digits_* ones as digit grids, the others on stand-ins.
@@ -29,7 +29,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.join(ROOT, "harness"))
 
 from PIL import Image, ImageDraw  # noqa: E402
 
@@ -332,7 +332,7 @@ def main(argv=None) -> int:
             title = f"Guidance Zoo demo on {url}: same seed and prompt per workflow."
             cell = 384
         else:
-            title = ("Guidance Zoo demo on random-weight stand-in models (tests/standins.py), 64 px, 4 steps: this "
+            title = ("Guidance Zoo demo on random-weight stand-in models (harness/standins.py), 64 px, 4 steps: this "
                      "shows that every bundled graph runs, not how the methods look. Set COMFYUI_URL to run them on "
                      "real models.")
             cell = 256

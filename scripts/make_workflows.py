@@ -204,6 +204,7 @@ WORKFLOWS = {
     "pag_schedule_sdxl": pag_with_schedule_sdxl,
     "adaptive_guidance_sdxl": lambda n: sdxl(n, "GuidanceZooAdaptiveGuidance", [0.991], 7.0),
     "seg_sdxl": lambda n: sdxl(n, "GuidanceZooSEG", [3.0, 9999999.0, ""], 5.0),
+    "sag_sdxl": lambda n: sdxl(n, "GuidanceZooSAG", [0.5, 2.0], 5.0),
     "scfg_sd15": lambda n: sdxl(n, "GuidanceZooSCFG", [0.8, 3.0, 15.0, ""], 7.5,
                                 checkpoint_name="v1-5-pruned-emaonly.safetensors", size=512, family="SD1.5"),
     "scfg_sdxl": lambda n: sdxl(n, "GuidanceZooSCFG", [0.8, 3.0, 15.0, ""], 7.0),

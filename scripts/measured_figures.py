@@ -1,4 +1,4 @@
-"""Measures the README's cost figures (tests/measured_figures.py: evaluations and model calls per step of each method
+"""Measures the README's cost figures (harness/measured_figures.py: evaluations and model calls per step of each method
 on the tiny SD1.5) on every ComfyUI runtime that builds here and rewrites the README's measured-figures block.
 With --memory it also reruns scripts/bench_two_model.py (a few minutes) and rewrites the two-model memory block.
 
@@ -13,7 +13,7 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.join(ROOT, "harness"))
 
 import runtime_paths  # noqa: E402
 

@@ -20,7 +20,7 @@ NOTE_LINE, NOTE_CHAR, NOTE_PAD = 17, 6.0, 80  # rendered line height, mean chara
 @functools.cache
 def node_info() -> dict:
     """The /object_info entries of the pack's nodes, from the nodes' own schemas (ComfyUI in library mode)."""
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    sys.path.insert(0, os.path.join(ROOT, "harness"))
     import runtime_paths
     runtime_paths.use_comfyui()
     runtime_paths.register_pack()

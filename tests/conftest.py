@@ -1,7 +1,9 @@
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "harness"))
 
 import runtime_paths  # noqa: E402
 
@@ -18,7 +20,7 @@ SUPPORT_RESULTS: dict = {}
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "support(method, family, works=True): this test proves a cell of the README's "
-                                       "support matrix (see tests/support_matrix.py)")
+                                       "support matrix (see harness/support_matrix.py)")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,4 +1,4 @@
-"""The README's measured figures are what scripts/measured_figures.py measures now (see tests/measured_figures.py)."""
+"""The README's measured figures are what scripts/measured_figures.py measures now (see harness/measured_figures.py)."""
 import importlib.util
 import os
 

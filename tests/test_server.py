@@ -1,4 +1,4 @@
-"""Our nodes in a real, headless ComfyUI server (HTTP API), on the stand-in models of tests/standins.py.
+"""Our nodes in a real, headless ComfyUI server (HTTP API), on the stand-in models of harness/standins.py.
 
 One server for the whole module (about 7 s to start); every prompt uses a fresh seed, since ComfyUI does not run
 an identical prompt twice.

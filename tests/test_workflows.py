@@ -1,6 +1,6 @@
 """The bundled workflows (workflows/*.json): well-formed graph-editor files that convert to API format and run on
 the stand-in models through a real ComfyUI server, so a broken workflow fails CI. Also unit tests of the
-UI -> API conversion and of the stand-in substitution (tests/workflow_format.py)."""
+UI -> API conversion and of the stand-in substitution (harness/workflow_format.py)."""
 import copy
 import glob
 import io

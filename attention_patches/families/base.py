@@ -43,7 +43,7 @@ class Family:
     dit_keys: dict[str, str] = {}               # our layer group -> ComfyUI "dit" replace key prefix
     token_grid = False                          # its layers tell the (h, w) grid of the image tokens
     time_embeddings: tuple[str, ...] = ()       # attribute paths of the time-step embedding module, first match wins
-    refused: frozenset[str] = frozenset()       # methods (node keys) whose mechanism has no place here
+    refused: frozenset[str] = frozenset()       # methods (their METHOD_INFO name) whose mechanism has no place here
 
     def matches(self, diffusion_model: torch.nn.Module) -> bool:
         """Whether a diffusion model of an unlisted config class has this family's structure."""

@@ -14,7 +14,7 @@ class Flux(Family):
     dit_keys = {"double": "double_block", "single": "single_block"}
     time_embeddings = ("time_in",                     # Flux, Flux2
                        "distilled_guidance_layer")    # Chroma: its time/guidance modulation approximator
-    refused = frozenset({"S-CFG", "VSF"})
+    refused = frozenset({"S-CFG", "VSF", "SAG"})
 
     def matches(self, diffusion_model) -> bool:
         return hasattr(diffusion_model, "double_blocks") and hasattr(diffusion_model, "single_blocks")

@@ -18,7 +18,7 @@ class Lumina2(BlockStack):
     attention_reach = AttentionReach.CALL_COUNT
     block_reach = BlockReach.FORWARD_HOOKS
     time_embeddings = ("t_embedder",)
-    refused = frozenset({"S-CFG", "VSF"})
+    refused = frozenset({"S-CFG", "VSF", "SAG"})
 
     def matches(self, diffusion_model) -> bool:
         return all(hasattr(diffusion_model, name) for name in ("noise_refiner", "context_refiner", "layers"))

@@ -11,7 +11,7 @@ class MMDiT(BlockStack):
     blocks_attribute = "joint_blocks"
     joint = True
     time_embeddings = ("t_embedder",)
-    refused = frozenset({"S-CFG"})
+    refused = frozenset({"S-CFG", "SAG"})
 
 
 MMDIT = MMDiT()

@@ -11,7 +11,7 @@ class QwenImage(BlockStack):
     blocks_attribute = "transformer_blocks"
     joint = True
     time_embeddings = ("time_text_embed.timestep_embedder",)
-    refused = frozenset({"S-CFG", "VSF"})
+    refused = frozenset({"S-CFG", "VSF", "SAG"})
 
     def matches(self, diffusion_model) -> bool:
         return type(diffusion_model).__name__.startswith("QwenImage") and super().matches(diffusion_model)

@@ -13,7 +13,7 @@ class Wan(BlockStack):
     config_classes = ("WAN21_T2V", "WAN21_I2V", "WAN21_FunControl2V", "WAN21_Vace", "WAN21_Camera", "WAN22_T2V")
     text_entry = TextEntry.BLOCK_CROSS_ATTENTION
     time_embeddings = ("time_embedding",)
-    refused = frozenset({"S-CFG"})
+    refused = frozenset({"S-CFG", "SAG"})
 
     def matches(self, diffusion_model) -> bool:
         return type(diffusion_model).__name__.endswith("WanModel") and super().matches(diffusion_model)

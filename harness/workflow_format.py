@@ -4,7 +4,7 @@ The UI -> API conversion (`ui_to_api`, `load_workflow`, `WorkflowError`) ships w
 sweep/workflow.py and is re-exported here.
 
 `substitute_standins(prompt, shrink=True)` rewrites an API-format prompt (a copy) so that it runs on the
-stand-ins of tests/standins.py. Only loader nodes and sizes change; every other node (our nodes, FluxGuidance,
+stand-ins of harness/standins.py. Only loader nodes and sizes change; every other node (our nodes, FluxGuidance,
 CLIPTextEncode, KSampler, VAEDecode, SaveImage...) stays as it is, with the same links.
 
 The graph's family is read from its loaders' file names, then:

@@ -4,7 +4,7 @@ They are written once into a cache folder, `.runtime/<ComfyUI version>/standins/
 ComfyUI's own models folder, and reused by later runs; bump VERSION when the recipe changes and they are rebuilt.
 Nothing here is ever committed. All weights are seeded, so the files are the same on every machine.
 
-Files (names are what workflows refer to after stand-in substitution, see tests/workflow_format.py):
+Files (names are what workflows refer to after stand-in substitution, see harness/workflow_format.py):
 
   checkpoints/rt_sd15_small.safetensors     CheckpointLoaderSimple. The smallest UNet that ComfyUI still
                                             detects as SD1.5 (model_channels 320, context_dim 768, one level,
@@ -26,7 +26,7 @@ Files (names are what workflows refer to after stand-in substitution, see tests/
                                             from the weights), for 5-D Wan latents; decodes video frames.
 
 Use `models_dir()` to get (and build on first use) the folder. Building runs in a subprocess
-(`python tests/standins.py --build DIR`) so the calling process does not have to import ComfyUI.
+(`python harness/standins.py --build DIR`) so the calling process does not have to import ComfyUI.
 """
 import fcntl
 import os

@@ -53,6 +53,7 @@ def _pair(node: str, **kwargs) -> list[Figure]:
 FIGURES = [
     Figure(),
     *_pair("pag.PAG", shown=("scale",)),
+    *_pair("sag.SAG", shown=("scale",)),
     *_pair("seg.SEG", shown=("scale",)),
     *_pair("tpg.TPG", shown=("scale",)),
     *_pair("s2.S2Guidance", shown=("omega", "drop_ratio")),
@@ -219,7 +220,7 @@ def render(results: dict[str, dict[tuple, tuple[str, str, str]]], benchmark_md: 
     """The README block from {ComfyUI version: measure_all()}, rows in FIGURES order."""
     versions = list(results)
     lines = [START, "",
-             f"Measured by `scripts/measured_figures.py` on the tiny SD1.5 of `tests/tiny_models.py` on ComfyUI "
+             f"Measured by `scripts/measured_figures.py` on the tiny SD1.5 of `harness/tiny_models.py` on ComfyUI "
              f"{', '.join(versions)}; a value naming versions holds on those only. Each row is one "
              "`comfy.sample.sample` run (euler, normal schedule, noise seed 0, one image); a forward pre-hook on the "
              "diffusion model counts its calls and their batch rows (evaluations), the sampler's callback the steps. "
