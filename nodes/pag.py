@@ -31,7 +31,7 @@ class PAG(io.ComfyNode):
             "Qwen-Image, Lumina2, Wan); on joint attention image tokens keep seeing the text. Cost: 3 model "
             "evaluations per step with CFG, 2 at cfg 1 (PAG alone).",
             [SCALE.input()] + layer_and_schedule_inputs(), "The model with PAG added after its CFG step.",
-            search_aliases=("perturbed attention guidance", "self-attention guidance"))
+            search_aliases=("perturbed attention guidance",))
 
     @classmethod
     def execute(cls, model, scale: float, layers: str, scale_schedule=None) -> io.NodeOutput:
