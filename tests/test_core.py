@@ -16,7 +16,7 @@ SHAPES = [(2, 4, 8, 8), (2, 16, 3, 8, 8)]
 
 
 def test_core_imports_no_comfyui():
-    code = ("import sys, importlib.util; sys.path.insert(0, 'tests'); import runtime_paths; "
+    code = ("import sys, importlib.util; sys.path.insert(0, 'harness'); import runtime_paths; "
             "runtime_paths.register_pack(); import pkgutil, guidance_zoo.core as c; "
             "[importlib.import_module('guidance_zoo.core.' + m.name) for m in pkgutil.iter_modules(c.__path__)]; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('comfy', 'comfy_api', 'comfy_extras', 'nodes')]; "
