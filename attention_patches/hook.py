@@ -22,9 +22,16 @@ from .attention_call import AttentionCall, Perturbation, RawAttention
 from .families.base import AttentionReach
 from .layers import Layer, LayerMap
 from .pass_state import PassState
-from .tokens import from_heads_first, heads_first, mask_rows
+from .tokens import from_heads_first, heads_first, mask_rows, token_grid
 
 PASS_KEY = "guidance_zoo_pass"
+
+
+def plain_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, extra_options: dict) -> torch.Tensor:
+    """ComfyUI's own attention for a UNet attn1/attn2 replace patch's arguments, when no other patch was there."""
+    from comfy.ldm.modules.attention import optimized_attention
+    return optimized_attention(q, k, v, extra_options["n_heads"], attn_precision=extra_options.get("attn_precision"),
+                               transformer_options=extra_options)
 
 
 def installed_replace(transformer_options: dict, kind: str, key: tuple):
@@ -122,16 +129,9 @@ class PerturbedPass:
     def _unet_replace(self, layer: Layer, state: PassState, previous):
         def replace(q, k, v, extra_options):
             def normal():
-                if previous is not None:
-                    return previous(q, k, v, extra_options)
-                from comfy.ldm.modules.attention import optimized_attention
-                return optimized_attention(q, k, v, extra_options["n_heads"],
-                                           attn_precision=extra_options.get("attn_precision"),
-                                           transformer_options=extra_options)
-            shape = extra_options.get("activations_shape")
-            grid = (shape[-2], shape[-1]) if shape is not None and shape[-2] * shape[-1] == q.shape[1] else None
+                return (previous or plain_attention)(q, k, v, extra_options)
             raw = RawAttention(q, k, v, extra_options["n_heads"], cond_or_uncond=extra_options.get("cond_or_uncond"),
-                               grid=grid)
+                               grid=token_grid(extra_options, q.shape[1]))
             return self.layer_call(state, layer, raw, normal)
         return replace
 

@@ -8,7 +8,7 @@ import torch
 
 import comfy.utils
 
-from .hook import PerturbedPass, chain_override, chain_replace
+from .hook import PerturbedPass, chain_override, chain_replace, plain_attention
 from .negative_call import CALL_KEY, CallState
 from .tokens import heads_first, split_attention_args
 
@@ -48,13 +48,7 @@ class CrossEntry:
             added = extra_options.get(EXTENDED, 0)
             length = k.shape[1] - added
             k_pos, v_pos = k[:, :length], v[:, :length]
-            if previous is not None:
-                out = previous(q, k_pos, v_pos, extra_options)
-            else:
-                from comfy.ldm.modules.attention import optimized_attention
-                out = optimized_attention(q, k_pos, v_pos, extra_options["n_heads"],
-                                          attn_precision=extra_options.get("attn_precision"),
-                                          transformer_options=extra_options)
+            out = (previous or plain_attention)(q, k_pos, v_pos, extra_options)
             if not added:
                 return out
             return self._cross(call, extra_options, q, k, v, length, extra_options["n_heads"], out)

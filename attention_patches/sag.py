@@ -12,9 +12,9 @@ import torch
 import comfy.model_patcher
 
 from ..core.sag import attention_received, salient_mask
-from .hook import chain_replace
+from .hook import chain_replace, plain_attention
 from .layers import Layer, LayerMap
-from .tokens import heads_first
+from .tokens import heads_first, token_grid
 
 
 class ReceivedAttention:
@@ -41,27 +41,16 @@ class ReceivedAttention:
         return salient_mask(torch.stack([received for received, _ in full]).mean(0), grid, size)
 
 
-def _plain_attention(q, k, v, extra_options):
-    from comfy.ldm.modules.attention import optimized_attention
-    return optimized_attention(q, k, v, extra_options["n_heads"], attn_precision=extra_options.get("attn_precision"),
-                               transformer_options=extra_options)
-
-
-def _grid(extra_options: dict, tokens: int) -> tuple[int, int] | None:
-    shape = extra_options.get("activations_shape")
-    return (shape[-2], shape[-1]) if shape is not None and shape[-2] * shape[-1] == tokens else None
-
-
 def _capture(chunk: int, received: ReceivedAttention, previous):
     def replace(q, k, v, extra_options):
-        out = (previous or _plain_attention)(q, k, v, extra_options)
+        out = (previous or plain_attention)(q, k, v, extra_options)
         chunks = list(extra_options.get("cond_or_uncond") or [])
         per = q.shape[0] // max(len(chunks), 1)
         for position, index in enumerate(chunks):
             if index == chunk:
                 rows = slice(position * per, (position + 1) * per)
                 q1, k1 = heads_first(extra_options["n_heads"], False, q[rows], k[rows])
-                received.add(attention_received(q1, k1, q1.shape[-1] ** -0.5), _grid(extra_options, q.shape[1]))
+                received.add(attention_received(q1, k1, q1.shape[-1] ** -0.5), token_grid(extra_options, q.shape[1]))
         return out
     return replace
 

@@ -13,8 +13,8 @@ import torch
 import comfy.model_patcher
 
 from ..core.scfg import cross_attention_probs, ssgc_cross_attention
-from .hook import chain_replace
-from .tokens import chunk_rows, heads_first
+from .hook import chain_replace, plain_attention
+from .tokens import chunk_rows, heads_first, token_grid
 from .layers import Layer, LayerMap
 
 
@@ -24,12 +24,6 @@ class CapturedMaps:
     def __init__(self):
         self.pending: dict[Layer, tuple[torch.Tensor, torch.Tensor, float]] = {}
         self.maps: dict[Layer, torch.Tensor] = {}
-
-
-def _plain(q, k, v, extra_options):
-    from comfy.ldm.modules.attention import optimized_attention
-    return optimized_attention(q, k, v, extra_options["n_heads"], attn_precision=extra_options.get("attn_precision"),
-                               transformer_options=extra_options)
 
 
 class AttentionMapCapture:
@@ -53,7 +47,7 @@ class AttentionMapCapture:
 
     def _self_attention(self, layer: Layer, captured: CapturedMaps, previous):
         def replace(q, k, v, extra_options):
-            out = (previous or _plain)(q, k, v, extra_options)
+            out = (previous or plain_attention)(q, k, v, extra_options)
             rows = self._rows(extra_options, q.shape[0])
             if rows is not None:
                 q1, k1 = heads_first(extra_options["n_heads"], False, q[rows], k[rows])
@@ -63,18 +57,18 @@ class AttentionMapCapture:
 
     def _cross_attention(self, layer: Layer, captured: CapturedMaps, previous):
         def replace(q, k, v, extra_options):
-            out = (previous or _plain)(q, k, v, extra_options)
+            out = (previous or plain_attention)(q, k, v, extra_options)
             rows = self._rows(extra_options, q.shape[0])
             pending = captured.pending.pop(layer, None)
-            shape = extra_options.get("activations_shape")
-            if rows is None or pending is None or shape is None or shape[-2] * shape[-1] != q.shape[1]:
+            grid = token_grid(extra_options, q.shape[1])
+            if rows is None or pending is None or grid is None:
                 return out
             q2, k2 = heads_first(extra_options["n_heads"], False, q[rows], k[rows])
             cross = cross_attention_probs(q2, k2, q2.shape[-1] ** -0.5, self.chunk_size)
             q1, k1, scale = pending
             smoothed = ssgc_cross_attention(q1, k1, scale, cross, chunk=self.chunk_size)
             b, n, t = smoothed.shape
-            captured.maps[layer] = smoothed.transpose(1, 2).reshape(b, t, shape[-2], shape[-1])
+            captured.maps[layer] = smoothed.transpose(1, 2).reshape(b, t, *grid)
             return out
         return replace
 

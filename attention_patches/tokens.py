@@ -21,6 +21,13 @@ def joint_slices(tokens: int, text_len: int, text_first: bool, image_len: int | 
     return slice(tokens - text_len, tokens), slice(0, tokens - text_len)
 
 
+def token_grid(extra_options: dict, tokens: int) -> tuple[int, int] | None:
+    """The (h, w) grid of a UNet attention layer's image tokens (its activations_shape), None when it does not tell
+    or its tokens are not that grid."""
+    shape = extra_options.get("activations_shape")
+    return (shape[-2], shape[-1]) if shape is not None and shape[-2] * shape[-1] == tokens else None
+
+
 def chunk_rows(cond_or_uncond: list | None, chunk: int, batch: int) -> slice | None:
     """Batch rows of the first chunk of a call carrying cond index `chunk`, or None when the call has none."""
     chunks = list(cond_or_uncond or [])
