@@ -3,12 +3,13 @@ a perturbation."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from .layers import Layer
-from .tokens import joint_slices, split_attention_args
+from .tokens import (from_heads_first, joint_slices, keep_tokens, reference_slice, references_beside_text,
+                     reorder_tokens, split_attention_args)
 
 
 @dataclass
@@ -56,5 +57,35 @@ class AttentionCall:
         return joint_slices(self.q.shape[2], self.text_len if self.joint else 0, self.text_first,
                             self.image_len if self.joint else None)[1]
 
+    def references(self, generated: int | None) -> slice | None:
+        """Edit models: the reference-latent tokens after the `generated` image tokens of a joint call, or None."""
+        if not self.joint or not self.text_len:
+            return None
+        return reference_slice(self.q.shape[2], self.text_len, self.text_first, generated)
+
+    def references_as_context(self, refs: slice) -> tuple[AttentionCall, torch.Tensor | None]:
+        """This call with its reference tokens counted as context beside the text (the tokens reordered to [text,
+        reference, generated] where needed), and the order that undoes the reordering (None: none)."""
+        order = references_beside_text(self.q.shape[2], self.text_len, self.text_first, refs)
+        q, k, v = (reorder_tokens(t, order, (2,)) for t in (self.q, self.k, self.v))
+        return (replace(self, q=q, k=k, v=v, mask=reorder_tokens(self.mask, order, (-2, -1)), image_len=None,
+                        text_len=self.text_len + refs.stop - refs.start),
+                None if order is None else torch.argsort(order))
+
 
 Perturbation = Callable[[AttentionCall], torch.Tensor]
+
+
+def perturb_with_references(perturb: Perturbation, call: AttentionCall, refs: slice, rows: torch.Tensor | None,
+                            keep: bool, normal: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """Edit models: the perturbation acts on the generated tokens, seeing the reference tokens as context beside the
+    text, and the reference tokens' rows stay as the model computes them (normal()); rows: the perturbed batch rows
+    (None: all), keep: the caller wants (B, H, N, D) back."""
+    context, undo = call.references_as_context(refs)
+    perturbed = from_heads_first(reorder_tokens(perturb(context), undo, (2,)), keep)
+    out = normal()
+    perturbed = keep_tokens(perturbed, out if rows is None else out[rows], refs, keep)
+    if rows is None:
+        return perturbed
+    out[rows] = perturbed.to(out.dtype)
+    return out

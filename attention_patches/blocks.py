@@ -16,10 +16,11 @@ import torch
 import comfy.patcher_extension
 
 from ..core.run_steps import sampler_position
-from .hook import PerturbedPass, chain_replace
-from .pass_state import PassState
-from .tokens import joint_slices
-from .families.base import AttentionReach, BlockReach
+from .block_hooks import BlockHooks
+from .hook import PerturbedPass, chain_replace, joint_text_len
+from .pass_state import PassState, count_generated
+from .reference_tokens import block_tokens, block_with_references
+from .families.base import BlockReach
 from .layers import Layer
 from .per_thread import PerThread
 
@@ -41,6 +42,7 @@ class BlockPerturbation:
 
 class BlockPassState(PassState):
     pending = PerThread(factory=dict)     # layer -> (its input hidden states, the perturbed rows), per forward
+    call_options = PerThread(factory=dict)  # the running call's transformer_options, for blocks that get none
 
     def __init__(self, targets: set[Layer], chunk: int | None = None):
         super().__init__(targets, chunk)
@@ -55,7 +57,7 @@ def step_seed(seed: int, transformer_options: dict) -> int:
     return (seed * 1_000_003 + index) % (2 ** 63)
 
 
-class BlockPass(PerturbedPass):
+class BlockPass(BlockHooks, PerturbedPass):
     """A perturbed pass acting on whole blocks; `layers` are the candidate blocks."""
 
     def new_state(self, chunk: int | None = None) -> BlockPassState:
@@ -63,11 +65,14 @@ class BlockPass(PerturbedPass):
 
     def options(self, model_options: dict, state: BlockPassState) -> dict:
         options, transformer_options = self.registered(model_options, state)
+        if self.lmap.family.forward_wrapper == comfy.patcher_extension.WrappersMP.APPLY_MODEL:
+            comfy.patcher_extension.add_wrapper_with_key(
+                self.lmap.family.forward_wrapper, WRAPPER_KEY + "_options", self._recorder(state), transformer_options)
         if self.lmap.family.block_reach is BlockReach.FORWARD_HOOKS:
             comfy.patcher_extension.add_wrapper_with_key(
-                comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY, self._hooks_wrapper(state),
-                transformer_options)
+                self.lmap.family.forward_wrapper, WRAPPER_KEY, self._hooks_wrapper(state), transformer_options)
             return options
+        count_generated(self.lmap.family, state, transformer_options)
         for layer in self.lmap.layers:
             chain_replace(transformer_options, "dit", self.lmap.patch_key(layer), self._block_replace, layer, state)
         return options
@@ -79,13 +84,12 @@ class BlockPass(PerturbedPass):
             state.selected = set(self.perturb.select(self.layers, state.generator))
 
     def _image(self, layer: Layer, tokens: int, state: BlockPassState) -> slice:
-        """The image tokens of a block's hidden states: joint sequences (Flux single blocks, Lumina2) carry text."""
-        if self.lmap.family.block_carries_text(layer):
-            return joint_slices(tokens, state.text_len, self.lmap.text_first, state.image_len)[1]
-        return slice(0, tokens)
+        """The image tokens of a block's hidden states (reference_tokens.block_tokens)."""
+        return block_tokens(self.lmap, layer, tokens, state)[0]
 
     def _start(self, layer: Layer, state: BlockPassState, hidden: torch.Tensor, transformer_options: dict):
         """(rows, new input or None for a skip) when this block call is perturbed, else None."""
+        transformer_options = transformer_options or state.call_options
         self._prepare(state, transformer_options)
         if layer not in state.selected:
             return None
@@ -97,7 +101,9 @@ class BlockPass(PerturbedPass):
             return None
         state.hits += 1
         part = hidden if rows is None else hidden[rows]
-        changed = self.perturb.apply(part, self._image(layer, hidden.shape[1], state), state.generator)
+        tokens = part.flatten(1, -2)                # (B, N, C); Cosmos blocks take (B, T, H, W, C)
+        changed = self.perturb.apply(tokens, self._image(layer, tokens.shape[1], state), state.generator)
+        changed = None if changed is None else changed.reshape(part.shape)
         if changed is not None and rows is not None:
             merged = hidden.clone()
             merged[rows] = changed.to(merged.dtype)
@@ -115,19 +121,24 @@ class BlockPass(PerturbedPass):
             def run(block_args: dict) -> dict:
                 return previous(block_args, extra) if previous is not None else extra["original_block"](block_args)
             if args.get("txt") is not None:
-                state.text_len = args["txt"].shape[1]
+                state.text_len = joint_text_len(args)
             if layer not in state.targets:
                 return run(args)
-            started = self._start(layer, state, args["img"], args.get("transformer_options") or {})
+            image = self.lmap.family.block_image
+            if self.lmap.family.block_stream is not None:
+                return self._stream_block(layer, state, args, run)
+            started = self._start(layer, state, args[image], args.get("transformer_options") or {})
             if started is None:
                 return run(args)
             rows, changed = started
+            if (refs := block_tokens(self.lmap, layer, args[image].shape[1], state)[1]) is not None:
+                return block_with_references(run, args, image, rows, changed, refs, self._keep_input)
             if changed is not None:
-                return run({**args, "img": changed})
+                return run({**args, image: changed})
             if rows is None:
                 return args
             # blocks add in place
-            kept = {key: args[key].clone() for key in ("img", "txt") if args.get(key) is not None}
+            kept = {key: args[key].clone() for key in (image, "txt") if args.get(key) is not None}
             out = run(args)
             for key, before in kept.items():
                 if out.get(key) is not None and out[key].shape == before.shape:
@@ -135,42 +146,19 @@ class BlockPass(PerturbedPass):
             return out
         return block
 
-    def _hooks_wrapper(self, state: BlockPassState):
-        def wrapper(executor, *args, **kwargs):
-            modules = self.lmap.family.block_modules(executor.class_obj)
-            handles = []
-            try:
-                for layer in self.layers:
-                    if layer in modules:
-                        handles.append(modules[layer].register_forward_pre_hook(
-                            self._pre_hook(layer, state), with_kwargs=True))
-                        handles.append(modules[layer].register_forward_hook(
-                            self._post_hook(layer, state), with_kwargs=True))
-                if self.lmap.family.attention_reach is AttentionReach.CALL_COUNT:
-                    return self.call_counter(self.lmap, state)(executor, *args, **kwargs)
-                return executor(*args, **kwargs)
-            finally:
-                for handle in handles:
-                    handle.remove()
-                state.pending.clear()
-        return wrapper
-
-    def _pre_hook(self, layer: Layer, state: BlockPassState):
-        def pre_hook(module, args: tuple, kwargs: dict):
-            started = self._start(layer, state, args[0], kwargs.get("transformer_options") or {})
-            if started is None:
-                return None
-            rows, changed = started
-            if changed is None:
-                state.pending[layer] = (args[0] if rows is None else args[0].clone(), rows)
-                return None
-            return (changed,) + tuple(args[1:]), kwargs
-        return pre_hook
-
-    def _post_hook(self, layer: Layer, state: BlockPassState):
-        def post_hook(module, args: tuple, kwargs: dict, output: torch.Tensor):
-            pending = state.pending.pop(layer, None)
-            if pending is None:
-                return None
-            return self._keep_input(pending[1], pending[0], output)
-        return post_hook
+    def _stream_block(self, layer: Layer, state: BlockPassState, args: dict, run) -> dict:
+        """A block whose image entry is a tuple of streams (LTX-2: video, audio): only the image stream is changed or
+        keeps its input; the other streams run the block as usual."""
+        image, stream = self.lmap.family.block_image, self.lmap.family.block_stream
+        streams = tuple(args[image])
+        started = self._start(layer, state, streams[stream], args.get("transformer_options") or {})
+        if started is None:
+            return run(args)
+        rows, changed = started
+        if changed is not None:
+            return run({**args, image: streams[:stream] + (changed,) + streams[stream + 1:]})
+        before = streams[stream].clone()        # blocks add in place
+        out = run(args)
+        after = tuple(out[image])
+        kept = self._keep_input(rows, before, after[stream])
+        return {**out, image: after[:stream] + (kept,) + after[stream + 1:]}

@@ -18,8 +18,6 @@ from collections.abc import Callable
 
 import torch
 
-import comfy.patcher_extension
-
 from ..core.attention import additive_mask
 from .attention_call import RawAttention
 from .hook import PerturbedPass, chain_override, installed_replace
@@ -59,7 +57,7 @@ def install_cross_attention(patcher, lmap: LayerMap, layers: list[Layer], replac
     joint-attention families on the joint attention of those layers)."""
     tracker = _SharedPassState(set(layers))
     names = ", ".join(layer.name for layer in layers)
-    patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY,
+    patcher.add_wrapper_with_key(lmap.family.forward_wrapper, WRAPPER_KEY,
                                  _reach_check(tracker, owner, names, lmap.model_name))
     transformer_options = patcher.model_options.setdefault("transformer_options", {})
     if lmap.family.text_entry is TextEntry.CROSS_ATTENTION:
@@ -70,7 +68,7 @@ def install_cross_attention(patcher, lmap: LayerMap, layers: list[Layer], replac
         return
     finder = PerturbedPass(lmap, layers, None, owner)
     if lmap.family.attention_reach is AttentionReach.CALL_COUNT:
-        patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, WRAPPER_KEY + "_calls",
+        patcher.add_wrapper_with_key(lmap.family.forward_wrapper, WRAPPER_KEY + "_calls",
                                      PerturbedPass.call_counter(lmap, tracker))
     else:
         for layer in lmap.layers if lmap.joint else layers:
@@ -79,6 +77,10 @@ def install_cross_attention(patcher, lmap: LayerMap, layers: list[Layer], replac
             patcher.set_model_patch_replace(marker, "dit", *key)
     transformer_options = patcher.model_options["transformer_options"]
     select = _joint_call(finder) if lmap.joint else _cross_call
+    if not lmap.joint and lmap.family.attention_reach is AttentionReach.CALL_COUNT:
+        select = _counted_cross_call(lmap)
+    if not lmap.joint and lmap.family.text_cross_calls is not None:
+        select = _listed_cross_call(lmap.family.text_cross_calls)
     chain_override(transformer_options, lambda previous: _override(replace, tracker, select, previous))
 
 
@@ -117,6 +119,27 @@ def _cross_call(tracker: PassState, q, k, tokens: int) -> tuple[Layer | None, sl
         return None, None
     index, tracker.calls = tracker.calls, tracker.calls + 1
     return (None if index == 0 and k.shape[tokens] == q.shape[tokens] else layer), None
+
+
+def _counted_cross_call(lmap: LayerMap):
+    """Cross-attention families without block patches (Cosmos Predict2): the adapter names the counted call's layer."""
+    def select(tracker: PassState, q, k, tokens: int) -> tuple[Layer | None, slice | None]:
+        index, tracker.calls = tracker.calls, tracker.calls + 1
+        layer = lmap.family.counted_cross_layer(index, lmap)
+        return (layer if layer in tracker.targets else None), None
+    return select
+
+
+def _listed_cross_call(calls: tuple[int, ...]):
+    """Blocks with other calls beside self and text cross-attention (LTX-2's audio stream): the adapter lists which
+    calls of a marked block are its text cross-attention."""
+    def select(tracker: PassState, q, k, tokens: int) -> tuple[Layer | None, slice | None]:
+        layer = tracker.current
+        if layer is None:
+            return None, None
+        index, tracker.calls = tracker.calls, tracker.calls + 1
+        return (layer if index in calls else None), None
+    return select
 
 
 def _joint_call(finder: PerturbedPass):

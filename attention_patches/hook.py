@@ -18,10 +18,10 @@ import torch
 import comfy.model_patcher
 import comfy.patcher_extension
 
-from .attention_call import AttentionCall, Perturbation, RawAttention
+from .attention_call import AttentionCall, Perturbation, RawAttention, perturb_with_references
 from .families.base import AttentionReach
 from .layers import Layer, LayerMap
-from .pass_state import PassState
+from .pass_state import PassState, count_generated
 from .tokens import from_heads_first, heads_first, mask_rows, token_grid
 
 PASS_KEY = "guidance_zoo_pass"
@@ -50,6 +50,13 @@ def chain_replace(transformer_options: dict, kind: str, key: tuple, make: Callab
     """Install make(*args, previous) as the `kind` replace patch at key, previous being the one it replaces."""
     previous = installed_replace(transformer_options, kind, key)
     transformer_options.setdefault("patches_replace", {}).setdefault(kind, {})[key] = make(*args, previous)
+
+
+def joint_text_len(args: dict) -> int:
+    """The text tokens of a "dit" block's joint attention: its txt stream, cut to the block's num_tokens where it
+    gets one (Mochi attends to the prompt's real tokens only)."""
+    crop = args.get("num_tokens")
+    return args["txt"].shape[1] if crop is None else min(args["txt"].shape[1], int(crop))
 
 
 class PerturbedPass:
@@ -93,10 +100,10 @@ class PerturbedPass:
                               state)
             return options
         chain_override(transformer_options, lambda previous: self._override(previous, state))
+        count_generated(self.lmap.family, state, transformer_options)
         if reach is AttentionReach.CALL_COUNT:
             comfy.patcher_extension.add_wrapper_with_key(
-                comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PASS_KEY, self.call_counter(self.lmap, state),
-                transformer_options)
+                self.lmap.family.forward_wrapper, PASS_KEY, self.call_counter(self.lmap, state), transformer_options)
             return options
         for layer in self.lmap.layers:
             chain_replace(transformer_options, "dit", self.lmap.patch_key(layer), self.block_marker, layer, state)
@@ -119,6 +126,9 @@ class PerturbedPass:
             scale=q.shape[-1] ** -0.5 if raw.scale is None else raw.scale, mask=mask, grid=raw.grid,
             image_len=state.image_len)
         state.hits += 1
+        refs = call.references(state.generated_len)
+        if refs is not None:
+            return perturb_with_references(self.perturb, call, refs, rows, raw.keep_canonical, normal)
         perturbed = from_heads_first(self.perturb(call), raw.keep_canonical)
         if rows is None:
             return perturbed
@@ -140,7 +150,7 @@ class PerturbedPass:
         """A "dit" block replace that records the running layer in state (and chains `previous`)."""
         def marker(args, extra):
             if args.get("txt") is not None:
-                state.text_len = args["txt"].shape[1]
+                state.text_len = joint_text_len(args)
             state.current, state.calls = layer, 0
             try:
                 return previous(args, extra) if previous is not None else extra["original_block"](args)

@@ -53,12 +53,14 @@ class CallState:
     # written by each forward as it runs: per thread (ComfyUI's multi-GPU split runs forwards at once)
     text_len: int = PerThread(0)
     image_len: int | None = PerThread()     # Lumina2: image tokens before any padding tokens
+    generated_len: int | None = PerThread()  # edit models: the generated image tokens (reference tokens follow)
     context_len: int = PerThread(0)         # the prompt's tokens as given to the model (Lumina2 pads them further)
     text_calls: int = PerThread(0)          # Lumina2: attention calls of its text-only refiner, which run first
     current: object = PerThread()
     calls: int = PerThread(0)
     hits: int = 0
     embedded: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)      # the negative's own model conds its row takes (negative_conds)
     cached: dict = field(default_factory=dict)     # per call layout: rows() and padding_mask() results
 
     def rows(self, transformer_options: dict,

@@ -105,6 +105,8 @@ class NegativeContext(SharedPatch, CrossEntry, JointEntry):
             real = negative.abs().amax(dim=(0, 2)).nonzero()
             negative = negative[:, :int(real.max()) + 1 if len(real) else 1]
         call = CallState(positive, state["uuid"], chunks[0], negative, negative.shape[1])
+        own = encoded[0]["model_conds"]
+        call.extra = {key: own[key].cond for key in self.lmap.family.negative_conds if key in own}
         options = comfy.model_patcher.create_model_options_clone(model_options)
         transformer_options = options.setdefault("transformer_options", {})
         transformer_options[CALL_KEY] = {**transformer_options.get(CALL_KEY, {}), id(self): call}

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import torch
 
+import comfy.patcher_extension
 import comfy.utils
 
+from .families.base import AttentionReach
 from .hook import PerturbedPass, chain_override, chain_replace, plain_attention
 from .negative_call import CALL_KEY, CallState
-from .tokens import heads_first, split_attention_args
+from .tokens import heads_first, heads_last, split_attention_args
 
 EXTENDED = "guidance_zoo_negative_tokens"
 
@@ -55,21 +57,28 @@ class CrossEntry:
         return replace
 
     def _cross(self, call: CallState, transformer_options: dict, q, k, v, length: int, heads: int,
-               out: torch.Tensor) -> torch.Tensor:
-        """Apply the cross rule to the positive rows; q, k, v (B, N, H*D) with k/v = [K+, K-]."""
+               out: torch.Tensor, canonical: bool = False, keep: bool = False) -> torch.Tensor:
+        """Apply the cross rule to the positive rows; q, k, v (B, N, H*D), or (B, H, N, D) when canonical
+        (skip_reshape), with k/v = [K+, K-]; out (B, N, H*D), or (B, H, N, D) when keep (skip_output_reshape)."""
         positive, _, _, _ = call.rows(transformer_options, q.shape[0])
         if not positive:
             return out
         call.hits += 1
-        qp, kp, vp, kn, vn = heads_first(heads, False, *(t[positive] for t in (q, k[:, :length], v[:, :length],
-                                                                               k[:, length:], v[:, length:])))
-        out = out.clone()
+        n = 2 if canonical else 1
+        rest = k.shape[n] - length
+        qp, kp, vp, kn, vn = heads_first(heads, canonical, *(t[positive] for t in (
+            q, k.narrow(n, 0, length), v.narrow(n, 0, length), k.narrow(n, length, rest), v.narrow(n, length, rest))))
+        out = (heads_last(out) if keep else out).clone()
         out[positive] = self.cross_rule(qp, kp, vp, kn, vn, out[positive]).to(out.dtype)
-        return out
+        return heads_first(heads, False, out)[0] if keep else out
 
     def _install_block_cross(self, transformer_options: dict, call: CallState, model) -> None:
         dm = model.diffusion_model
-        cross_call = {i: self.lmap.family.cross_call_index(block) for i, block in enumerate(dm.blocks)}
+        if self.lmap.family.attention_reach is AttentionReach.CALL_COUNT:
+            self._install_counted_cross(transformer_options, call, dm)
+            return
+        blocks = getattr(dm, getattr(self.lmap.family, "blocks_attribute", "blocks"))
+        cross_call = {i: self.lmap.family.cross_call_index(block) for i, block in enumerate(blocks)}
         for layer in self.lmap.layers:
             chain_replace(transformer_options, "dit", self.lmap.patch_key(layer), self._block_cross_marker, call, dm,
                           layer.index,
@@ -81,22 +90,67 @@ class CrossEntry:
         marker = PerturbedPass.block_marker((index, cross_index), call, previous)
 
         def block(args, extra):
-            context = args["txt"]
-            transformer_options = args["transformer_options"]
-            layout = (tuple(transformer_options.get("uuids") or ()),
-                      tuple(transformer_options.get("cond_or_uncond") or ()), context.shape[0])
-            if layout not in call.embedded:     # one embedding per batch layout: ComfyUI may split the conds
-                tokens = self._negative_tokens(call, transformer_options, context.shape[0],
-                                               call.negative.new_zeros(1, 1, call.negative.shape[-1]).to(context.dtype))
-                call.embedded[layout] = self.lmap.family.embed_text(dm, tokens.to(context.device))
-            added = call.embedded["tokens"] = call.embedded[layout].to(context.dtype)
-            return marker({**args, "txt": torch.cat([context, added], dim=1)}, extra)
+            key = self.lmap.family.block_text
+            context = args[key]
+            added = self._embedded_negative(call, dm, context, args["transformer_options"], args)
+            return marker({**args, key: torch.cat([context, added], dim=1)}, extra)
         return block
 
-    def _block_cross_override(self, call: CallState, previous):
+    def _embedded_negative(self, call: CallState, dm, context: torch.Tensor, transformer_options: dict,
+                           block_args: dict | None = None):
+        """The embedded negative tokens appended to each row of a text context (block_args: the "dit" block's)."""
+        layout = (tuple(transformer_options.get("uuids") or ()),
+                  tuple(transformer_options.get("cond_or_uncond") or ()), context.shape[0])
+        if layout not in call.embedded:     # one embedding per batch layout: ComfyUI may split the conds
+            tokens = self._negative_tokens(call, transformer_options, context.shape[0],
+                                           call.negative.new_zeros(1, 1, call.negative.shape[-1]).to(context.dtype))
+            call.embedded[layout] = self.lmap.family.embed_block_text(dm, tokens.to(context.device),
+                                                                      block_args or {})
+        added = call.embedded["tokens"] = call.embedded[layout].to(context.dtype)
+        return added
+
+    def _install_counted_cross(self, transformer_options: dict, call: CallState, dm) -> None:
+        """No block patches (Cosmos Predict2): a diffusion-model wrapper appends the negative to the context every
+        block attends to and restarts the call count; the adapter tells which counted calls are cross-attention."""
+        def wrapper(executor, *args, **kwargs):
+            module = self.lmap.family.context_module(executor.class_obj)
+            if module is not None:
+                return self._hooked_context(call, dm, module, executor, args, kwargs)
+            context = args[2] if len(args) > 2 else kwargs["context"]
+            context = torch.cat([context, self._embedded_negative(call, dm, context,
+                                                                  kwargs.get("transformer_options") or {})], dim=1)
+            if len(args) > 2:
+                args = args[:2] + (context,) + args[3:]
+            else:
+                kwargs = {**kwargs, "context": context}
+            call.calls = 0
+            return executor(*args, **kwargs)
+        comfy.patcher_extension.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, EXTENDED,
+                                                     wrapper, transformer_options)
+        family, lmap = self.lmap.family, self.lmap
+        chain_override(transformer_options, lambda previous: self._block_cross_override(
+            call, previous, lambda index: family.counted_cross_layer(index, lmap) is not None))
+
+    def _hooked_context(self, call: CallState, dm, module: torch.nn.Module, executor, args: tuple, kwargs: dict):
+        """The forward, with a forward hook (for this call only) appending the embedded negative to the output of
+        the module that makes the blocks' text context."""
+        def append(hooked, hook_args: tuple, hook_kwargs: dict, output: torch.Tensor) -> torch.Tensor:
+            options = hook_kwargs.get("transformer_options") or {}
+            added = self._embedded_negative(call, dm, output, options, {"args": hook_args, "kwargs": hook_kwargs})
+            return torch.cat([output, added], dim=1)
+        handle = module.register_forward_hook(append, with_kwargs=True)
+        call.calls = 0
+        try:
+            return executor(*args, **kwargs)
+        finally:
+            handle.remove()
+
+    def _block_cross_override(self, call: CallState, previous, counted=None):
+        """counted(index): whether the forward's index-th call is a cross-attention (CALL_COUNT families)."""
         def override(func, *args, **kwargs):
             transformer_options = kwargs.get("transformer_options") or {}
-            mine = transformer_options.get(CALL_KEY, {}).get(id(self)) is call and call.current is not None
+            mine = (transformer_options.get(CALL_KEY, {}).get(id(self)) is call
+                    and (counted is not None or call.current is not None))
             index = call.calls
             call.calls += 1
 
@@ -104,10 +158,11 @@ class CrossEntry:
                 new = (q, k, v) + args[3:]
                 return previous(func, *new, **kwargs) if previous is not None else func(*new, **kwargs)
             q, k, v, heads, _ = split_attention_args(args, kwargs)
-            if not mine or index != call.current[1]:
+            if not mine or not (counted(index) if counted is not None else index == call.current[1]):
                 return run(q, k, v)
-            added = call.embedded["tokens"].shape[1]
-            length = k.shape[1] - added
-            out = run(q, k[:, :length], v[:, :length])
-            return self._cross(call, transformer_options, q, k, v, length, heads, out)
+            canonical, keep = kwargs.get("skip_reshape", False), kwargs.get("skip_output_reshape", False)
+            n = 2 if canonical else 1           # the tokens dim (Kandinsky 5 passes (B, H, N, D))
+            length = k.shape[n] - call.embedded["tokens"].shape[1]
+            out = run(q, k.narrow(n, 0, length), v.narrow(n, 0, length))
+            return self._cross(call, transformer_options, q, k, v, length, heads, out, canonical, keep)
         return override

@@ -9,7 +9,8 @@ from ..core.attention import additive_mask
 from .families.base import AttentionReach
 from .hook import PerturbedPass, chain_override, chain_replace
 from .negative_call import CALL_KEY, CallState, JointRows, attend
-from .tokens import heads_first, heads_last, joint_slices, mask_rows, split_attention_args
+from .pass_state import count_generated
+from .tokens import heads_first, heads_last, joint_slices, mask_rows, reference_slice, split_attention_args
 
 WRAPPER_KEY = "guidance_zoo_negative_context"
 
@@ -21,9 +22,10 @@ class JointEntry:
         chain_override(transformer_options, lambda previous: self._joint_override(call, previous))
         if self.lmap.family.attention_reach is AttentionReach.CALL_COUNT:
             call.text_calls = self.lmap.family.text_refiner_calls(model.diffusion_model)
-            comfy.patcher_extension.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL,
-                                                         WRAPPER_KEY, self._counted_forward(call), transformer_options)
+            comfy.patcher_extension.add_wrapper_with_key(self.lmap.family.forward_wrapper, WRAPPER_KEY,
+                                                         self._counted_forward(call), transformer_options)
             return
+        count_generated(self.lmap.family, call, transformer_options)
         for layer in self.lmap.layers:
             chain_replace(transformer_options, "dit", self.lmap.patch_key(layer), PerturbedPass.block_marker, layer,
                           call)
@@ -74,10 +76,13 @@ class JointEntry:
             n = q.shape[2]
             if mine == "text":
                 return self._mask_negative_padding(call, q, k, v, negative, normal, keep)
-            text, image = joint_slices(n, call.text_len, self.lmap.text_first, call.image_len)
+            # edit models: the reference tokens are neither text nor image here (their rows keep normal's output)
+            refs = reference_slice(n, call.text_len, self.lmap.text_first, call.generated_len)
+            text, image = joint_slices(n, call.text_len, self.lmap.text_first,
+                                       call.image_len if refs is None else call.generated_len)
             mask = mask_rows(additive_mask(mask, q.dtype), positive, q.shape[0])
             if not self.inline_copies and call.negative_len < call.context_len:
-                pad = call.padding_mask(n, text.start, q)
+                pad = call.padding_mask(n, self.lmap.family.prompt_start(text, call.context_len), q)
                 mask = pad if mask is None else mask + pad
             negative_of = [] if self.inline_copies else [negative[s] for s in samples]
             rows = JointRows(q, k, v, text, image, positive, negative_of,

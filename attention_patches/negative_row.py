@@ -52,6 +52,15 @@ def fit_tokens(negative: torch.Tensor, length: int) -> torch.Tensor:
     return negative
 
 
+def own_rows(negative: torch.Tensor, like: torch.Tensor, per: int) -> torch.Tensor:
+    """A negative_conds entry of the negative (1, ..., L-, C) for its per rows, its tokens (dim -2) cut or
+    zero-padded to like's."""
+    negative = negative.to(device=like.device, dtype=like.dtype)[..., :like.shape[-2], :]
+    pad = list(negative.shape)
+    pad[-2] = like.shape[-2] - negative.shape[-2]
+    return comfy.utils.repeat_to_batch_size(torch.cat([negative, negative.new_zeros(pad)], dim=-2), per)
+
+
 def install_outermost(transformer_options: dict, fn) -> None:
     """fn as the first APPLY_MODEL wrapper of these transformer_options (it sees the call as ComfyUI made it and every
     other wrapper sees the added rows)."""
@@ -85,6 +94,9 @@ class NegativeRows:
         context = torch.cat(([c_crossattn] if anchored else [c_crossattn, c_crossattn[rows]]) + [negative])
         args = {"x": x, "t": t, "c_concat": c_concat, "control": control, **kwargs}
         extended = append_rows(args, take_rows(args, copies, batch), batch)
+        for key, value in self.call.extra.items():
+            if key in extended:
+                extended[key] = torch.cat([extended[key][:-per], own_rows(value, extended[key], per)])
         new_options = dict(options)
         new_options["uuids"] = uuids + ([] if anchored else [uuids[source]]) + [self.call.negative_uuid]
         new_options["cond_or_uncond"] = chunks + ([] if anchored else [self.call.anchor]) + [self.row_index]

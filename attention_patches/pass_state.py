@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import torch
 
+import comfy.patcher_extension
+
 from .layers import Layer
 from .per_thread import PerThread
+
+GENERATED_KEY = "guidance_zoo_generated_tokens"
 
 
 class PassState:
@@ -15,6 +19,7 @@ class PassState:
     calls = PerThread(0)              # attention calls seen in the running block (Lumina2: in the forward)
     text_len = PerThread(0)
     image_len = PerThread()           # Lumina2: image tokens before any padding tokens
+    generated_len = PerThread()       # edit models: the image tokens the forward generates (reference tokens follow)
 
     def __init__(self, targets: set[Layer], chunk: int | None = None):
         self.targets = targets
@@ -34,3 +39,17 @@ class PassState:
             mask = torch.tensor(flags, dtype=torch.bool, device=device).repeat_interleave(batch // max(len(chunks), 1))
             self._rows[key] = mask, any(flags)
         return self._rows[key]
+
+
+def count_generated(family, state, transformer_options: dict) -> None:
+    """Edit-model families (reference_latents): a DIFFUSION_MODEL wrapper recording each forward's generated image
+    tokens in state (a PassState, or the negative-context hook's CallState), so that the reference-latent tokens the
+    model appends after them are known; nothing for the other families."""
+    if not family.reference_latents:
+        return
+
+    def wrapper(executor, *args, **kwargs):
+        state.generated_len = family.generated_tokens(executor.class_obj, args[0] if args else kwargs["x"])
+        return executor(*args, **kwargs)
+    comfy.patcher_extension.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, GENERATED_KEY,
+                                                 wrapper, transformer_options)

@@ -15,10 +15,38 @@ def mask_rows(mask: torch.Tensor | None, rows, batch: int) -> torch.Tensor | Non
 
 def joint_slices(tokens: int, text_len: int, text_first: bool, image_len: int | None = None) -> tuple[slice, slice]:
     """(text, image) positions in a joint sequence of `tokens` tokens whose text_len text tokens come first or last;
-    image_len: the image tokens when padding tokens follow them (Lumina2 with pad_tokens_multiple)."""
+    image_len: the image tokens when padding tokens (Lumina2 with pad_tokens_multiple) or reference tokens follow."""
     if text_first:
         return slice(0, text_len), slice(text_len, tokens if image_len is None else text_len + image_len)
-    return slice(tokens - text_len, tokens), slice(0, tokens - text_len)
+    return slice(tokens - text_len, tokens), slice(0, tokens - text_len if image_len is None else image_len)
+
+
+def reference_slice(tokens: int, text_len: int, text_first: bool, generated: int | None) -> slice | None:
+    """The reference-latent tokens edit models append after the `generated` image tokens, in a sequence of `tokens`
+    tokens (text_len of them text, first or last); None when there are none."""
+    if generated is None or tokens <= text_len + generated:
+        return None
+    start = (text_len if text_first else 0) + generated
+    return slice(start, start + tokens - text_len - generated)
+
+
+def references_beside_text(tokens: int, text_len: int, text_first: bool, references: slice) -> torch.Tensor | None:
+    """The token order that puts the reference tokens next to the text, so that the two are one context block at an
+    end of the sequence: [text, generated, reference] -> [text, reference, generated]; None for [generated,
+    reference, text], which already is."""
+    if not text_first:
+        return None
+    order = torch.arange(tokens)
+    return torch.cat([order[:text_len], order[references], order[text_len:references.start]])
+
+
+def reorder_tokens(t: torch.Tensor | None, order: torch.Tensor | None, dims: tuple[int, ...]) -> torch.Tensor | None:
+    """t with the given dims (those of the sequence's length) taken in `order` (None: as it is); None or a broadcast
+    dim as it is."""
+    for dim in dims if order is not None else ():
+        if t is not None and t.ndim >= -dim and t.shape[dim] == order.shape[0]:
+            t = t.index_select(dim, order.to(t.device))
+    return t
 
 
 def token_grid(extra_options: dict, tokens: int) -> tuple[int, int] | None:
@@ -69,3 +97,11 @@ def heads_last(t: torch.Tensor) -> torch.Tensor:
 def from_heads_first(t: torch.Tensor, keep: bool) -> torch.Tensor:
     """An attention output (B, H, N, D) in the layout the caller asked for (skip_output_reshape: keep)."""
     return t if keep else heads_last(t)
+
+
+def keep_tokens(out: torch.Tensor, plain: torch.Tensor, tokens: slice, canonical: bool) -> torch.Tensor:
+    """A copy of out with the given tokens taken from plain (both (B, N, H*D), or (B, H, N, D) when canonical)."""
+    out = out.clone()
+    index = (slice(None), slice(None), tokens) if canonical else (slice(None), tokens)
+    out[index] = plain[index].to(out.dtype)
+    return out

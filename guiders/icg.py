@@ -26,12 +26,22 @@ def _per_sample(real: torch.Tensor, batch: int) -> torch.Tensor:
     return real if real.shape[0] == batch else real[torch.arange(batch) % real.shape[0]]
 
 
+def padding_free(text: torch.Tensor) -> torch.Tensor | None:
+    """The tokens of a (B, tokens, C) text embedding that are not all-zero padding (Flux2 pads to 512 tokens), or
+    None when there is no such padding."""
+    if text.ndim != 3:
+        return None
+    valid = text.abs().amax(dim=-1) > 0
+    return None if bool(valid.all()) or not bool(valid.any(dim=1).all()) else valid
+
+
 def random_condition(real: torch.Tensor, batch: int, noise: SampleNoise, stream: str,
                      columns: int | None = None) -> torch.Tensor:
     """[batch, ...] independent conditions for a real one; with `columns`, only its first columns (a pooled part)."""
     rows = _per_sample(real, batch)
     part = rows if columns is None else rows[:, :columns]
-    random = independent_condition(part, noise.batch(batch, tuple(part.shape[1:]), part.device, stream))
+    valid = padding_free(part)
+    random = independent_condition(part, noise.batch(batch, tuple(part.shape[1:]), part.device, stream), valid)
     return random if columns is None else torch.cat([random, rows[:, columns:]], dim=1)
 
 

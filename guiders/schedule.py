@@ -45,13 +45,16 @@ class Schedule:
 
 def diffusers_timestep(model, sigma: torch.Tensor, model_options: dict) -> float:
     """The 0-1000 timestep diffusers would report at this sigma: the DDPM timestep of discrete eps/v models
-    (model_sampling.timestep), 1000 * sigma for flow models (FlowMatch schedulers' timestep), and 1000 * (1 - progress)
-    for any other sampling type (EDM-style, where diffusers has no such scale)."""
+    (model_sampling.timestep), 1000 * sigma for flow models (FlowMatch schedulers' timestep; Cosmos' flow time
+    sigma / (sigma + 1)), and 1000 * (1 - progress) for any other sampling type (EDM-style, where diffusers has no
+    such scale)."""
     import comfy.model_sampling as ms
     sampling = model.model_sampling
     s = sigma.flatten()[:1]
     if isinstance(sampling, ms.CONST):
         return 1000.0 * float(s)
+    if isinstance(sampling, ms.COSMOS_RFLOW):             # Cosmos Predict2, Anima: flow time sigma / (sigma + 1)
+        return 1000.0 * float(sampling.timestep(s))
     if isinstance(sampling, ms.ModelSamplingDiscrete) and not isinstance(sampling, ms.ModelSamplingDiscreteEDM):
         return float(sampling.timestep(s.to(sampling.sigmas.device)))
     return 1000.0 * (1.0 - progress(model_options, sigma))

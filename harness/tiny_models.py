@@ -8,6 +8,7 @@ import importlib
 
 import runtime_paths
 from random_init import init_random_
+from tiny_families import TINY_FAMILIES
 
 runtime_paths.use_comfyui()
 
@@ -65,6 +66,10 @@ FAMILIES = {
     "lumina2": (sm.Lumina2, _LUMINA2, (16, 8, 8), None),
     "wan21": (sm.WAN21_T2V, _WAN, (16, 2, 8, 8), None),
 }
+# the families of harness/tiny_families/ whose config class this ComfyUI has
+SPECS = {spec.key: spec for spec in TINY_FAMILIES if hasattr(sm, spec.config)}
+FAMILIES.update({key: (getattr(sm, spec.config), spec.unet_config, spec.latent, spec.pooled)
+                 for key, spec in SPECS.items()})
 UNETS = ("sd15", "sdxl")
 DITS = tuple(f for f in FAMILIES if f not in UNETS)
 
@@ -79,8 +84,9 @@ _NEW_PARAM_FIELDS = {"flux": ("comfy.ldm.flux.model", "FluxParams", {"txt_ids_di
 def unet_config_for(family: str, **overrides) -> dict:
     """The family's tiny unet_config for the running ComfyUI (its newer required fields filled in)."""
     config = dict(FAMILIES[family][1], **overrides)
-    if family in _NEW_PARAM_FIELDS:
-        module, name, values = _NEW_PARAM_FIELDS[family]
+    new_fields = SPECS[family].new_fields if family in SPECS else _NEW_PARAM_FIELDS.get(family)
+    if new_fields:
+        module, name, values = new_fields
         fields = {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), name))}
         config.update({k: v for k, v in values.items() if k in fields and k not in config})
     return config
@@ -100,14 +106,37 @@ def make_model(family: str, seed: int = 0, dtype: torch.dtype = torch.float32,
 def make_conds(family: str, seed: int = 1, tokens: int = 7):
     """Positive and negative conditioning lists, as CLIPTextEncode would give them."""
     pooled = FAMILIES[family][3]
+    spec = SPECS.get(family)
     g = torch.Generator().manual_seed(seed)
 
     def one():
         extra = {"pooled_output": torch.randn(1, pooled, generator=g) if pooled else None}
         if family in ("flux", "flux2"):
             extra["guidance"] = 3.5
-        return [[torch.randn(1, tokens, CTX, generator=g), extra]]
+        if spec and spec.context_fn:
+            context = spec.context_fn(g, tokens)
+        else:
+            context = torch.randn(1, tokens, spec.context_dim if spec else CTX, generator=g)
+        if spec and spec.extra_cond:
+            extra.update(spec.extra_cond(g, tokens) if spec.extra_cond_tokens else spec.extra_cond(g))
+        return [[context, extra]]
     return one(), one()
+
+
+def adapter(family: str):
+    """The family adapter that covers a tiny family's ComfyUI config class."""
+    from guidance_zoo.attention_patches.families import BY_CONFIG
+    return BY_CONFIG[FAMILIES[family][0].__name__]
+
+
+def supporting(method: str, families=None) -> tuple[str, ...]:
+    """The families (all by default) whose adapter does not refuse `method` (its METHOD_INFO name)."""
+    return tuple(f for f in (FAMILIES if families is None else families) if adapter(f).supports(method))
+
+
+def refusing(method: str, families=None) -> tuple[str, ...]:
+    """The families (all by default) whose adapter refuses `method`."""
+    return tuple(f for f in (FAMILIES if families is None else families) if not adapter(f).supports(method))
 
 
 def latent(family: str, batch: int = 1) -> torch.Tensor:

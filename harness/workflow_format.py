@@ -34,12 +34,18 @@ UNETLoader(rt_sd3_tiny) + CLIPLoader(rt_clip_l, sd3) + VAELoader(rt_taesd16); Fl
 stand-in ignores the guidance key). PAG's `layers` stays too, so bundled DiT workflows leave it empty (each
 model's default layer: 'double 1' on Flux, 'block 1' on the SD3 stand-in); a Flux-only layer name such as
 'double 3' would fail on the stand-in.
-Checkpoint names of DiT families (flux/sd3/...) and any other model loader (ControlNet...) have no stand-in:
+Checkpoint names of DiT families (flux/sd3/ltx/...), the families in NO_STANDIN (their latent has a channel count
+no stand-in has: HunyuanVideo 1.5, Wan 2.2 TI2V 5B) and any other model loader (ControlNet...) have no stand-in:
 StandinError.
 
 With `shrink=True` (default) sizes are made CPU-sized too: width/height of nodes that have both become at
-most 64 px (aspect kept, multiples of 16), video `length` at most 5 frames, `batch_size` 1, sampler `steps`
-at most 4. Seeds are left alone (vary them yourself: ComfyUI caches identical prompts).
+most 64 px (aspect kept, multiples of 16), an input image is scaled to 0.01 MP (ImageScaleToTotalPixels'
+megapixels; FluxKontextImageScale becomes that node), video `length` at most 5 frames, `batch_size` 1, sampler `steps`
+at most 4 (a KSamplerAdvanced's start/end step scaled with them, so two-expert graphs keep their split). Seeds
+are left alone (vary them yourself: ComfyUI caches identical prompts).
+
+A workflow that needs a newer ComfyUI says so in `extra.guidance_zoo.needs_comfyui`; `needs_newer_comfyui`
+gives the reason (the node types this ComfyUI lacks) for tests to skip it on older runtimes.
 
 `load_workflow(path)`, `workflow_to_standin_prompt(workflow, object_info)` chain the two steps.
 """
@@ -50,7 +56,8 @@ import runtime_paths
 import standins
 
 runtime_paths.register_pack()
-from guidance_zoo.sweep.workflow import SEED_NAMES, WorkflowError, load_workflow, ui_to_api  # noqa: E402,F401
+from guidance_zoo.sweep.workflow import (FRONTEND_ONLY, SEED_NAMES, WorkflowError, load_workflow,  # noqa: E402,F401
+                                         ui_to_api)
 
 
 class StandinError(ValueError):
@@ -73,6 +80,10 @@ UNSUPPORTED_LOADERS = {"ControlNetLoader", "DiffControlNetLoader",
 DIT_CHECKPOINT = re.compile(r"flux|sd3|stable[-_]?diffusion[-_]?3|chroma|qwen|lumina|hidream|wan|hunyuan|ltx|"
                             r"mochi|cosmos|auraflow|pixart", re.I)
 WAN = re.compile(r"wan", re.I)
+NO_STANDIN = (  # model/VAE files of families whose latent no stand-in matches
+    (re.compile(r"hunyuanvideo1\.?5", re.I), "HunyuanVideo 1.5 (32-channel video latent, 16x VAE)"),
+    (re.compile(r"wan2\.2_ti2v|wan2\.2_vae", re.I), "Wan 2.2 TI2V 5B (48-channel latent of the Wan 2.2 VAE)"),
+)
 
 FAMILY_UNET, FAMILY_DIT, FAMILY_WAN = "unet", "dit", "wan"
 LORA_FOR = {FAMILY_UNET: standins.LORA_UNET, FAMILY_DIT: standins.LORA_DIT, FAMILY_WAN: standins.LORA_WAN21}
@@ -96,15 +107,18 @@ def _shrink(node: dict):
         scale = MAX_SIDE / max(w, h)
         inputs["width"] = max(16, int(round(w * scale / 16)) * 16)
         inputs["height"] = max(16, int(round(h * scale / 16)) * 16)
+    if isinstance(inputs.get("megapixels"), float):  # ImageScaleToTotalPixels: its smallest size (0.01 MP)
+        inputs["megapixels"] = 0.01
     if isinstance(inputs.get("length"), int) and inputs["length"] > MAX_FRAMES:
         inputs["length"] = MAX_FRAMES
     if isinstance(inputs.get("batch_size"), int):
         inputs["batch_size"] = 1
-    if isinstance(inputs.get("steps"), int) and inputs["steps"] > MAX_STEPS:
+    steps = inputs.get("steps")
+    if isinstance(steps, int) and steps > MAX_STEPS:
         inputs["steps"] = MAX_STEPS
-        for key in ("end_at_step",):
+        for key in ("start_at_step", "end_at_step"):
             if isinstance(inputs.get(key), int) and inputs[key] < 10000:
-                inputs[key] = min(inputs[key], MAX_STEPS)
+                inputs[key] = min(MAX_STEPS, round(inputs[key] * MAX_STEPS / steps))
 
 
 def substitute_standins(prompt: dict, shrink: bool = True) -> dict:
@@ -113,6 +127,11 @@ def substitute_standins(prompt: dict, shrink: bool = True) -> dict:
     family = graph_family(prompt)
     for node_id, node in prompt.items():
         kind, inputs = node["class_type"], node["inputs"]
+        if kind in UNET_LOADERS | VAE_LOADERS:
+            name = str(inputs.get("unet_name", inputs.get("vae_name", "")))
+            for pattern, family_name in NO_STANDIN:
+                if pattern.search(name):
+                    raise StandinError(f"node {node_id}: no stand-in for {family_name}: {kind} {name!r}")
         if kind in CHECKPOINT_LOADERS:
             name = str(inputs.get("ckpt_name", ""))
             if DIT_CHECKPOINT.search(name):
@@ -129,11 +148,25 @@ def substitute_standins(prompt: dict, shrink: bool = True) -> dict:
             inputs["vae_name"] = VAE_FOR[family]
         elif kind in LORA_LOADERS:
             inputs["lora_name"] = LORA_FOR[family]
+        elif kind == "FluxKontextImageScale" and shrink:  # it always picks a ~1 MP Kontext size
+            node["class_type"] = "ImageScaleToTotalPixels"
+            node["inputs"] = {"image": inputs["image"], "upscale_method": "bilinear", "megapixels": 0.01,
+                              "resolution_steps": 1}
         elif kind in UNSUPPORTED_LOADERS:
             raise StandinError(f"node {node_id}: no stand-in for {kind}")
         if shrink:
             _shrink(node)
     return prompt
+
+
+def needs_newer_comfyui(workflow: dict, object_info: dict) -> str | None:
+    """Why this ComfyUI cannot run a workflow that declares a newer one (extra.guidance_zoo.needs_comfyui), or None
+    (also when it declares one but every node type is here)."""
+    needed = ((workflow.get("extra") or {}).get("guidance_zoo") or {}).get("needs_comfyui")
+    missing = sorted({n["type"] for n in workflow.get("nodes", [])} - set(object_info) - FRONTEND_ONLY)
+    if needed and missing:
+        return f"needs ComfyUI {needed}: this ComfyUI lacks {', '.join(missing)}"
+    return None
 
 
 def workflow_to_standin_prompt(workflow: dict, object_info: dict, shrink: bool = True) -> dict:

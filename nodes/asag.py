@@ -12,7 +12,7 @@ METHOD_INFO = MethodInfo(
     paper="Kim, AAAI 2026, arXiv 2511.07499",
     fixes="structure and detail: steers away from an adversarial optimal-transport (Sinkhorn) self-attention",
     evaluations="3 (2 at cfg 1), one batched call",
-    models="all nine families",
+    models="every family",
     at_cfg_1="ASAG alone",
     claim="better sample quality than PAG/SEG-style perturbations; adds to CFG")
 SCALE = Number("scale", 1.5, 0.0, 100.0, "ASAG scale s: D = D_cfg + s * (D_c - D_ASAG). 1.5 (the default of the "

@@ -14,7 +14,7 @@ METHOD_INFO = MethodInfo(
     fixes=("CFG's loss of variety and prompt-driven distortion: guide by a weak version of the model "
            "(smaller/less-trained checkpoint, or lower LoRA strength), on the positive prompt"),
     evaluations="2 at cfg 1 (one call per model); 3 with CFG mixed in",
-    models="all nine (second model of the same family)",
+    models="every family (second model of the same family)",
     at_cfg_1="autoguidance alone")
 WEAK = "weak_model"
 WEAK_TOOLTIP = ("The weak version of the same model: a smaller or less-trained checkpoint of the family, or the "

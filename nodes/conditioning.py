@@ -8,7 +8,8 @@ ENCODERS = {768: "CLIP-L", 1024: "CLIP-H / OpenCLIP", 1280: "CLIP-G", 2048: "CLI
             2304: "Gemma 2 2B", 3584: "Qwen2.5-VL 7B", 4096: "T5-XXL / umT5-XXL / Llama", 5120: "Mistral",
             15360: "Mistral 3 (Flux2)"}
 # Modules whose first linear layer takes the text tokens (DiTs), in the order they are looked for.
-TEXT_INPUTS = ("txt_in", "context_embedder", "text_embedding", "cap_embedder", "txt_norm")
+TEXT_INPUTS = ("txt_in", "context_embedder", "text_embedding", "cap_embedder", "txt_norm", "t5_yproj",
+               "cond_seq_linear", "text_embeddings", "text_proj")
 
 
 def _input_width(module: torch.nn.Module) -> int | None:
@@ -16,6 +17,8 @@ def _input_width(module: torch.nn.Module) -> int | None:
     (a module of unknown layout is not guessed at)."""
     if isinstance(module, torch.nn.Linear):
         return module.in_features
+    if isinstance(getattr(module, "in_layer", None), torch.nn.Linear):     # Kandinsky 5's TextEmbeddings
+        return module.in_layer.in_features
     if isinstance(module, torch.nn.Sequential):
         for sub in module:
             if isinstance(sub, torch.nn.Linear):
@@ -30,13 +33,26 @@ def model_text_width(model) -> int | None:
     dm = getattr(getattr(model, "model", None), "diffusion_model", None)
     if dm is None:
         return None
+    if widths := adapter_widths(model):
+        return widths[0]
     for name in TEXT_INPUTS:
         if isinstance(getattr(dm, name, None), torch.nn.Module):
             return _input_width(getattr(dm, name))
     for name, sub in dm.named_modules():
-        if name.endswith("attn2.to_k") and isinstance(sub, torch.nn.Linear):
+        # UNets' key projection, HunyuanDiT's, PixArt's caption embedder, Cosmos Predict2's first cross-attention key
+        if name.endswith(("attn2.to_k", "attn2.kv_proj", "y_embedder.y_proj.fc1",
+                          "blocks.0.cross_attn.k_proj")) and isinstance(sub, torch.nn.Linear):
             return sub.in_features
     return None
+
+
+def adapter_widths(model) -> tuple[int, ...]:
+    """The text widths the model's family adapter names (LTX-2 takes several), () where none does."""
+    from ..attention_patches.families import family_for, model_names
+    try:
+        return family_for(*reversed(model_names(model.model))).text_widths(model.model.diffusion_model)
+    except ValueError:
+        return ()
 
 
 def _named(width: int) -> str:
@@ -61,7 +77,7 @@ def check_conditioning(node: str, name: str, conditioning, model) -> list:
             got = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
             raise NodeInputError(f"{node}: '{name}' is not a text conditioning (each entry must be a (batch, tokens, "
                                  f"width) encoding and its options, got {got}); connect a CLIP Text Encode")
-        if width is not None and tensor.shape[-1] != width:
+        if width is not None and tensor.shape[-1] != width and tensor.shape[-1] not in adapter_widths(model):
             raise NodeInputError(
                 f"{node}: this '{name}' conditioning is {_named(tensor.shape[-1])}; the {model_name(model)} model "
                 f"takes {_named(width)}: encode it with the model's own text encoder")

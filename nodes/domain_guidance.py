@@ -10,7 +10,7 @@ METHOD_INFO = MethodInfo(
     paper="Zhong et al., ICLR 2025, arXiv 2504.01521",
     fixes="transfer to a target domain: cond from the fine-tuned model, uncond from the pre-trained source",
     evaluations="2, one call per model",
-    models="all nine",
+    models="every family",
     at_cfg_1="no effect")
 
 METHOD = UncondMethod(

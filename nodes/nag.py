@@ -12,9 +12,9 @@ METHOD_INFO = MethodInfo(
     name="NAG", nodes=(Node("NAG"),),
     paper="Chen et al., arXiv 2505.21179",
     fixes="negative prompts at cfg 1 (distilled Flux, Wan/Qwen lightning) and with CFG",
-    evaluations=("SD1.5, SDXL, Wan: 1 at cfg 1, 2 with CFG; SD3, Flux, Flux2, Chroma, Qwen-Image, Lumina2: 2 at cfg 1, "
-                 "3 with CFG (one extra batched row)"),
-    models="all nine",
+    evaluations=("text cross-attention families (SD1.5, SDXL, Wan, ...): 1 at cfg 1, 2 with CFG; joint-attention "
+                 "families (SD3, Flux, Qwen-Image, Lumina2, ...): 2 at cfg 1, 3 with CFG (one extra batched row)"),
+    models="every family",
     at_cfg_1="NAG alone")
 SCALE = Number("scale", 5.0, 1.0, 100.0, "NAG scale phi: how far the attention output is pushed away from the "
                "negative prompt's (official ComfyUI-NAG default 5). 1 turns NAG off and costs nothing.", step=0.1)
@@ -27,7 +27,7 @@ SIGMA_END = Number("sigma_end", 0.0, 0.0, 1000.0, "NAG runs only while sigma >= 
 NEGATIVE_TOOLTIP = ("The NAG negative prompt: wire a CLIP Text Encode of what to avoid. It works inside attention, "
                     "so it acts at cfg 1 on distilled models (Flux, Wan/Qwen lightning) where the KSampler negative "
                     "does nothing; the KSampler negative is still used by CFG when cfg > 1.")
-REFUSAL = "NAG runs on SD1.5, SDXL, SD3, Flux, Flux2, Chroma, Qwen-Image, Lumina2 and Wan"
+REFUSAL = "Its attention has no place where the text enters that NAG can extrapolate."
 
 
 class NAG(io.ComfyNode):
@@ -39,10 +39,10 @@ class NAG(io.ComfyNode):
             "negative prompt applied inside every cross/joint attention layer: Z = phi Z+ - (phi - 1) Z-, the L1 norm "
             "ratio to Z+ clamped at tau per token, blended with Z+ by alpha. Works at cfg 1 on distilled models and "
             "with CFG; only the positive prompt's rows are guided, every sample of a batch with its own negative. "
-            "Cost in model evaluations per step: 1 at cfg 1 (2 with CFG) on SD1.5/SDXL and Wan (the negative "
-            "tokens join the cross-attention context); 2 at cfg 1 (3 with CFG) on SD3, Flux, Flux2, Chroma, "
-            "Qwen-Image and Lumina2, where the negative text stream runs as one extra batch row in the same model "
-            "call.",
+            "Cost in model evaluations per step: 1 at cfg 1 (2 with CFG) where the text enters by cross-attention "
+            "(SD1.5/SDXL, Wan, ...: the negative tokens join the cross-attention context); 2 at cfg 1 (3 with CFG) "
+            "on joint-attention models (SD3, Flux, Qwen-Image, Lumina2, ...), where the negative text stream runs as "
+            "one extra batch row in the same model call. The README's support matrix lists every family.",
             [negative_input(NEGATIVE_TOOLTIP), SCALE.input(), TAU.input(), ALPHA.input(),
              SIGMA_END.input()],
             "The model with NAG inside its attention layers.",

@@ -12,7 +12,7 @@ METHOD_INFO = MethodInfo(
     paper="Ahn et al., ECCV 2024, arXiv 2403.17377",
     fixes="structure and detail, with or without CFG",
     evaluations="3 (2 at cfg 1), one batched call",
-    models="all nine families",
+    models="every family",
     at_cfg_1="PAG alone",
     claim="better structure and sample quality (FID) without CFG; adds to CFG")
 SCALE = Number("scale", 3.0, 0.0, 100.0,
@@ -27,8 +27,8 @@ class PAG(io.ComfyNode):
             "Perturbed-Attention Guidance (Ahn et al., ECCV 2024, arXiv 2403.17377). Runs the conditional "
             "prediction a second time with the self-attention map of chosen layers replaced by the identity and "
             "steers away from it: D = D_cfg + scale * (D_c - D_perturbed). The extra pass runs in the same batched "
-            "model call as cond and uncond. Works on UNets (SD1.5, SDXL) and on DiTs (SD3, Flux, Flux2, Chroma, "
-            "Qwen-Image, Lumina2, Wan); on joint attention image tokens keep seeing the text. Cost: 3 model "
+            "model call as cond and uncond. Works on UNets and DiTs (every family of the README's support matrix); on "
+            "joint attention image tokens keep seeing the text. Cost: 3 model "
             "evaluations per step with CFG, 2 at cfg 1 (PAG alone).",
             [SCALE.input()] + layer_and_schedule_inputs(), "The model with PAG added after its CFG step.",
             search_aliases=("perturbed attention guidance",))

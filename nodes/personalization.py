@@ -17,7 +17,7 @@ METHOD_INFO = MethodInfo(
     fixes=("subject fidelity vs text alignment of a personalized model: uncond from a weak model interpolated between "
            "pre-trained and fine-tuned weights"),
     evaluations="2, two calls (weights switched by a weight hook)",
-    models="all nine",
+    models="every family",
     at_cfg_1="no effect",
     short="Personalization")
 PRETRAINED = "pretrained_model"

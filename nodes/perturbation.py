@@ -12,7 +12,8 @@ from .schedule import scale_schedule_input
 
 LAYERS_TOOLTIP = ("Self-attention layers to perturb; empty = this model's default. UNets: 'middle' (default, the "
                   "paper's mid block), 'input 4-8', 'output 0:1'. Flux/Chroma/Flux2: 'double 0-3', 'single 10' "
-                  "(default 'double 1'). SD3/Qwen-Image/Lumina2/Wan: 'block 1' (default). Comma-separate several.")
+                  "(default 'double 1'). SD3/Qwen-Image/Lumina2/Wan: 'block 1' (default). Comma-separate several; a "
+                  "name the model lacks gets an error listing the layers it has.")
 
 
 def schedule_input(scale: str = "scale"):
@@ -34,9 +35,22 @@ def resolve_layers(model, node: str, layers: str, default=None) -> tuple[LayerMa
     default(lmap) when a method has its own default, else the model's."""
     try:
         lmap = layer_map(model)
+    except ValueError as error:
+        raise NodeInputError(f"{node}: {error}") from None
+    check_supported(lmap, node)
+    try:
         return lmap, lmap.parse(layers if (layers or "").strip() or default is None else default(lmap))
     except ValueError as error:
         raise NodeInputError(f"{node}: {error}") from None
+
+
+def check_supported(lmap: LayerMap, node: str) -> None:
+    """A NodeInputError naming the node when the model's family adapter refuses the node's method."""
+    method = node.removesuffix(" (Guidance Zoo)")
+    if not lmap.family.supports(method):
+        raise NodeInputError(f"{node}: the 'model' input is a {lmap.model_name} model, where {method} has no place: "
+                             f"{lmap.family.refusal(method)}. The README's support matrix lists the methods that "
+                             "run on it.")
 
 
 def patch_with_perturbation(model, node: str, scale: float, chosen: tuple[LayerMap, list[Layer]], schedule,

@@ -6,7 +6,7 @@ from ..attention_patches.families import layer_map
 from ..attention_patches.pladis import pladis_cross_attention
 from .common import NodeInputError, Number, model_patch_schema
 from .method_info import MethodInfo, Node
-from .perturbation import layers_input
+from .perturbation import check_supported, layers_input
 
 NAME = "PLADIS (Guidance Zoo)"
 METHOD_INFO = MethodInfo(
@@ -14,7 +14,7 @@ METHOD_INFO = MethodInfo(
     paper="Kim & Sim, arXiv 2503.07677",
     fixes="text alignment and detail, also on guidance-distilled models (sparse cross-attention)",
     evaluations="no extra evaluation: 2 with CFG, 1 at cfg 1",
-    models="all nine (joint-attention families: a variant on the image-to-text part)",
+    models="every family (joint-attention families: a variant on the image-to-text part)",
     at_cfg_1="PLADIS alone",
     claim="better text alignment and quality at no extra evaluation")
 SCALE = Number("scale", 2.0, 0.0, 10.0, "lambda: attention = lambda * entmax(S) + (1 - lambda) * softmax(S) "
@@ -34,8 +34,9 @@ class PLADIS(io.ComfyNode):
             "PLADIS (Kim & Sim, ICCV 2025, arXiv 2503.07677). In every text cross-attention layer the attention "
             "weights become lambda * alpha-entmax(S) + (1 - lambda) * softmax(S), extrapolating from dense towards "
             "sparse attention computed from the same logits. No extra pass: it changes every branch of whatever "
-            "guidance runs (CFG, PAG, ...) and works on guidance-distilled models at cfg 1. SD1.5, SDXL: attn2; Wan: "
-            "its cross-attention. Joint-attention models (SD3, Flux, Flux2, Chroma, Qwen-Image, Lumina2) have no "
+            "guidance runs (CFG, PAG, ...) and works on guidance-distilled models at cfg 1. SD1.5, SDXL: attn2; "
+            "Wan and other cross-attention DiTs: their cross-attention. Joint-attention models (SD3, Flux, "
+            "Qwen-Image, ...) have no "
             "separate cross-attention: there the image tokens' weights on the text tokens are treated as the "
             "cross-attention (our variant: their text share is kept and redistributed by the rule; image-image "
             "attention is unchanged). Computed in fp32, query rows in chunks. Cost: no extra pass, the plain number "
@@ -50,6 +51,10 @@ class PLADIS(io.ComfyNode):
         scale, alpha = SCALE.check(NAME, scale), ALPHA.check(NAME, alpha)
         try:
             lmap = layer_map(model)
+        except ValueError as error:
+            raise NodeInputError(f"{NAME}: {error}") from None
+        check_supported(lmap, NAME)
+        try:
             chosen = lmap.parse(layers) if (layers or "").strip() else lmap.layers
             patched = model.clone()
             if scale != 0:

@@ -14,7 +14,7 @@ METHOD_INFO = MethodInfo(
     fixes=("RL alignment strength at inference: v_base^cfg + w (v_rl^cfg - v_base^cfg), interpolate (0-1) or "
            "extrapolate (> 1)"),
     evaluations="4, one call per model (2 at cfg 1)",
-    models="all nine",
+    models="every family",
     at_cfg_1="both models without CFG")
 BASE = "base_model"
 BASE_TOOLTIP = ("The base model the RL-tuned one came from (for an RL LoRA: the model without it; it then runs as a "

@@ -14,7 +14,7 @@ METHOD_INFO = MethodInfo(
     paper="Chen et al., ICLR 2026, arXiv 2508.12880",
     fixes="CFG's sub-optimal predictions (a random block-dropped sub-network as the weak model)",
     evaluations="3 (2 at cfg 1), one batched call",
-    models="all nine",
+    models="every family",
     at_cfg_1="S2 alone",
     claim="corrects CFG's sub-optimal predictions, better quality than CFG")
 OMEGA = Number("omega", 1.0, 0.0, 100.0, "S2 scale omega: D = D_cfg + omega * (D_c - D_dropped). 0 turns S2 off and "

@@ -14,7 +14,7 @@ METHOD_INFO = MethodInfo(
     paper="Liang et al., Pacific Graphics 2025, arXiv 2508.11476",
     fixes="style from a reference image without training or adapters (style K/V injected in a guidance branch)",
     evaluations="4 (style reference + style branch + cond + uncond), one batched call",
-    models="all nine families",
+    models="every family",
     at_cfg_1="SPG with the uncond pass kept (4)")
 SCALE = Number("spg_scale", 3.0, 0.0, 100.0, "SPG scale s in D = D_cfg + s * (D_style - D_u) (paper default 3.0). "
                "0 turns SPG off and costs nothing.")

@@ -11,7 +11,7 @@ METHOD_INFO = MethodInfo(
     paper="Sadat et al., ICLR 2025, arXiv 2407.02687",
     fixes="CFG-like guidance needing no condition: the uncond pass is the cond pass with a noised time-step embedding",
     evaluations="2 inside [t_min, t_max], 1 outside; one batched call",
-    models="all nine families",
+    models="every family",
     at_cfg_1="no effect",
     claim="CFG-like quality gain from a perturbed time-step embedding, no condition needed")
 

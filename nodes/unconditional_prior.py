@@ -11,7 +11,7 @@ METHOD_INFO = MethodInfo(
     paper="Phunyaphibarn et al., arXiv 2503.20240",
     fixes="a fine-tune's degraded unconditional branch: take it from a base model",
     evaluations="2, one call per model",
-    models="all nine",
+    models="every family",
     at_cfg_1="no effect")
 
 METHOD = UncondMethod(

@@ -24,9 +24,8 @@ OFFSET = Number("offset", 0.08, -5.0, 5.0, "Logit offset subtracted from the fli
 NEGATIVE_TOOLTIP = ("The VSF negative prompt: wire a CLIP Text Encode of what to remove. Meant for cfg 1 on few-step "
                     "models (SD3.5 Large Turbo, Wan with a CausVid/lightning LoRA), where the KSampler negative does "
                     "nothing.")
-REFUSAL = ("VSF runs on SD3/SD3.5 (joint attention, the paper's main model), Wan and SD1.5/SDXL (cross-attention); "
-           "on Flux the authors found it does not work well on Flux dev, and Flux2, Chroma, Qwen-Image and Lumina2 "
-           "have no VSF layout")
+REFUSAL = ("VSF needs the paper's layouts: joint attention as SD3's or a text cross-attention. The authors found it "
+           "does not work well on Flux dev; Flux2, Chroma, Qwen-Image and Lumina2 have no VSF layout.")
 
 
 class VSF(io.ComfyNode):

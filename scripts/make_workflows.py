@@ -12,6 +12,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from workflow_families import (NEGATIVE, POSITIVE, SEED, checkpoint, decode_and_save, finish, flux,  # noqa: E402
                                here_text, ksampler, loader, method, sd3, sdxl, text, wan)
+from workflow_families_image import flux_kontext, hidream_full, qwen_image_edit, zimage_turbo  # noqa: E402
+from workflow_families_video import hunyuan_video15, ltx2_distilled, wan22_5b, wan22_14b_two_experts  # noqa: E402
 from workflow_layout import Graph  # noqa: E402
 from workflow_notes import note_height  # noqa: E402
 
@@ -227,6 +229,14 @@ WORKFLOWS = {
     "s2_guidance_sd3": lambda n: sd3(n, "GuidanceZooS2Guidance", [1.0, 0.1, "", 0, "fixed"], 4.5),
     "vsf_sd35": lambda n: sd3(n, "GuidanceZooVSF", [3.0, 0.08], 1.0, "sd3.5_large_turbo.safetensors", 8, NEGATIVE),
     "vsf_wan": lambda n: wan(n, "GuidanceZooVSF", [1.7, 0.2], 1.0, NEGATIVE, 8),
+    "hunyuan_video15_slg": lambda n: hunyuan_video15(n, "GuidanceZooSLG", [3.0, "", 0.01, 0.15, 0.0, 1]),
+    "ltx2_nag": lambda n: ltx2_distilled(n, "GuidanceZooNAG", [5.0, 2.5, 0.25, 0.0]),
+    "hidream_pag": lambda n: hidream_full(n, "GuidanceZooPAG", [3.0, ""]),
+    "zimage_nag": lambda n: zimage_turbo(n, "GuidanceZooNAG", [5.0, 2.5, 0.25, 0.0], NEGATIVE),
+    "wan22_5b_slg": lambda n: wan22_5b(n, "GuidanceZooSLG", [3.0, "", 0.01, 0.15, 0.0, 1]),
+    "wan22_14b_two_expert_apg": lambda n: wan22_14b_two_experts(n, "GuidanceZooAPG", [0.0, 15.0, -0.5], 5.0),
+    "qwen_image_edit_apg": lambda n: qwen_image_edit(n, "GuidanceZooAPG", [0.0, 15.0, -0.5]),
+    "flux_kontext_pag": lambda n: flux_kontext(n, "GuidanceZooPAG", [3.0, ""]),
 }
 
 

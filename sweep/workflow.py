@@ -62,6 +62,8 @@ def _input_specs(info: dict):
                 continue
             typ = spec[0]
             opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+            if isinstance(typ, str) and "," in typ and opts.get("widgetType"):
+                typ = opts["widgetType"]  # a multi-type input ("FLOAT,INT") is drawn as its widget type
             yield name, ("COMBO" if isinstance(typ, list) else typ), opts
 
 

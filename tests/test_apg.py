@@ -4,6 +4,7 @@ import torch
 
 import tiny_models as tm
 from tiny_models import assert_close, assert_differs, max_diff
+from support_matrix import cases
 from comfy_extras.nodes_apg import APG as CoreAPG
 from comfy_extras.nodes_tcfg import TCFG as CoreTCFG
 
@@ -19,7 +20,7 @@ def apg(model, eta=0.0, threshold=15.0, momentum=-0.5):
     return APG.execute(model, eta, threshold, momentum).result[0]
 
 
-@pytest.mark.parametrize("family", list(tm.FAMILIES))
+@pytest.mark.parametrize("family", cases("APG", tm.FAMILIES))
 def test_apg_changes_the_output_on_every_family(family):
     model = tm.make_model(family)
     plain = tm.ksample(model, family, cfg=6.0)

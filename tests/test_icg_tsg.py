@@ -8,10 +8,12 @@ import torch
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
 from tiny_models import assert_differs
 import comfy.patcher_extension
+from support_matrix import cases
 
 from guidance_zoo.core.icg import independent_condition
 from guidance_zoo.core.tsg import perturbed_time_embedding
 from guidance_zoo.guiders.schedule import diffusers_timestep
+
 from guidance_zoo.guiders.tsg import time_embedding_module
 from guidance_zoo.nodes.common import NodeInputError
 from guidance_zoo.nodes.icg import IndependentConditionGuidance
@@ -19,6 +21,8 @@ from guidance_zoo.nodes.tsg import TimeStepGuidance
 
 CFG = 4.0
 FAMILIES = ("sd15", "flux", "wan21")
+TSG_FAMILIES = tuple(f for f in tm.FAMILIES if tm.adapter(f).time_embeddings)
+NO_TIME_EMBEDDING = tuple(f for f in tm.FAMILIES if f not in TSG_FAMILIES)
 TSG_EVERYWHERE = dict(noise_scale=3.0, alpha=0.25, t_min=0.0, t_max=1000.0)
 
 
@@ -56,6 +60,17 @@ def test_icg_kernel_matches_each_samples_statistics():
     assert independent_condition(real[1:2], noise[1:2]).equal(out[1:2])
 
 
+def test_icg_kernel_leaves_padding_tokens_out_of_the_statistics_and_in_place():
+    g = torch.Generator().manual_seed(0)
+    real = torch.cat([torch.zeros(2, 5, 16), torch.randn(2, 7, 16, generator=g) * 3 + 1], dim=1)
+    noise = torch.randn(2, 12, 16, generator=g)
+    valid = real.abs().amax(-1) > 0
+    out = independent_condition(real, noise, valid)
+    assert (out[:, :5] == 0).all()
+    for i in range(2):
+        torch.testing.assert_close(out[i, 5:], real[i, 5:].mean() + real[i, 5:].std() * noise[i, 5:])
+
+
 def test_tsg_kernel_is_the_papers_power_schedule():
     g = torch.Generator().manual_seed(1)
     emb, noise = torch.randn(2, 32, generator=g) * 3.0, torch.randn(2, 32, generator=g)
@@ -65,7 +80,7 @@ def test_tsg_kernel_is_the_papers_power_schedule():
     assert perturbed_time_embedding(emb, noise, 0.64, 0.0, 0.25).equal(emb)
 
 
-@pytest.mark.parametrize("family", ("sd15", "sdxl", "sd3", "flux"))
+@pytest.mark.parametrize("family", cases("ICG", tm.FAMILIES))
 def test_icg_uncond_pass_gets_a_random_condition_with_the_prompts_statistics(family):
     positive, negative = tm.make_conds(family, seed=1)
     record = []
@@ -76,8 +91,12 @@ def test_icg_uncond_pass_gets_a_random_condition_with_the_prompts_statistics(fam
     drawn = []
     for r in record:
         rows = r["context"].chunk(2)
-        uncond = rows[r["chunks"].index(1)]
-        cond = rows[r["chunks"].index(0)]
+        assert rows[0].shape == rows[1].shape and rows[0].shape[0] == 2
+        # the prompt's tokens (a model may pad the context with zeros, as Flux2 does before them)
+        uncond, cond = (rows[r["chunks"].index(i)] for i in (1, 0))
+        prompt = cond[0].abs().amax(-1) > 0
+        assert (uncond[:, ~prompt] == 0).all()      # padding stays padding
+        uncond, cond = uncond[:, prompt], cond[:, prompt]
         assert uncond.shape == cond.shape == (2,) + real.shape
         assert not torch.allclose(uncond, negative[0][0].expand_as(uncond))
         tolerance = 5.0 / real.numel() ** 0.5
@@ -96,7 +115,7 @@ def test_icg_uncond_pass_gets_a_random_condition_with_the_prompts_statistics(fam
     assert not torch.allclose(drawn[0], drawn[1])  # redrawn at every model call
 
 
-@pytest.mark.parametrize("family", ("sd15", "flux", "wan21", "qwen_image"))
+@pytest.mark.parametrize("family", cases("TSG", TSG_FAMILIES))
 def test_tsg_perturbs_only_the_uncond_rows_time_embedding_by_the_papers_rule(family):
     model = tsg(tm.make_model(family), noise_scale=2.0, alpha=1.0)
     module = time_embedding_module(model.get_model_object("diffusion_model"))
@@ -118,8 +137,9 @@ def test_tsg_perturbs_only_the_uncond_rows_time_embedding_by_the_papers_rule(fam
         assert abs(float(n.mean())) < 0.25 and abs(float(n.std()) - 1.0) < 0.25, (float(n.mean()), float(n.std()))
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("name,family", [pytest.param(m, p.values[0], id=f"{m}-{p.id}", marks=p.marks)
+                                         for m, families in (("ICG", tm.FAMILIES), ("TSG", TSG_FAMILIES))
+                                         for p in cases(m, families)])
 def test_method_changes_the_output_and_ignores_the_negative_prompt(name, family):
     model = tm.make_model(family)
     positive, negative = tm.make_conds(family, seed=1)
@@ -274,6 +294,12 @@ def test_tsg_skips_the_uncond_pass_outside_its_interval():
 def test_tsg_rejects_bad_input_naming_the_node(inputs, message):
     with pytest.raises(NodeInputError, match=f"TSG.*{message}"):
         tsg(tm.make_model("sd15"), **inputs)
+
+
+@pytest.mark.parametrize("family", cases("TSG", [], NO_TIME_EMBEDDING))
+def test_tsg_refuses_a_family_whose_adapter_names_no_time_embedding(family):
+    with pytest.raises(NodeInputError, match="TSG.*time-step embedding"):
+        tsg(tm.make_model(family))
 
 
 def test_tsg_refuses_a_model_without_a_time_embedding_it_knows():

@@ -17,7 +17,7 @@ from guidance_zoo.nodes.common import NodeInputError
 from guidance_zoo.nodes.nag import NAG
 from guidance_zoo.nodes.pag import PAG
 
-WORKS = ("sd15", "sdxl", "sd3", "flux", "flux2", "chroma", "qwen_image", "lumina2", "wan21")
+WORKS = tm.supporting("NAG")
 JOINT = ("sd3", "flux", "flux2", "chroma", "qwen_image")
 
 
@@ -146,6 +146,12 @@ def test_nag_changes_the_output_on_every_family(family, cfg):
     out = tm.ksample(nag(model, nag_negative(family)), family, cfg=cfg)
     assert torch.isfinite(out).all()
     assert_differs(out, plain)
+
+
+@pytest.mark.parametrize("family", cases("NAG", [], tm.refusing("NAG")))
+def test_nag_refuses_the_families_whose_attention_it_cannot_reach(family):
+    with pytest.raises(NodeInputError, match=r"NAG \(Guidance Zoo\): \w+ models are not supported; NAG runs on .+\. "):
+        nag(tm.make_model(family), nag_negative(family))
 
 
 @pytest.mark.parametrize("family", WORKS)

@@ -48,7 +48,7 @@ def test_pag_equals_core_pag_on_unets(family, path, cfg):
     assert_close(ours, core)
 
 
-@pytest.mark.parametrize("family", cases("PAG", tm.DITS))
+@pytest.mark.parametrize("family", cases("PAG", tm.supporting("PAG", tm.DITS)))
 def test_pag_changes_the_output_on_every_dit_where_core_pag_does_nothing(family):
     model = tm.make_model(family)
     plain = tm.ksample(model, family, cfg=4.0)
@@ -58,7 +58,7 @@ def test_pag_changes_the_output_on_every_dit_where_core_pag_does_nothing(family)
     assert_differs(ours, plain)
 
 
-@pytest.mark.parametrize("family", tm.DITS)
+@pytest.mark.parametrize("family", tm.supporting("PAG", tm.DITS))
 def test_every_layer_of_every_dit_is_reached_and_distinct(family):
     model = tm.make_model(family)
     lmap = layer_map(model)

@@ -9,16 +9,35 @@ from support_matrix import cases
 from comfy_extras.nodes_sd3 import SkipLayerGuidanceSD3
 from comfy_extras.nodes_slg import SkipLayerGuidanceDiT
 
-from guidance_zoo.attention_patches.families import layer_map
+from guidance_zoo.attention_patches.families import BlockReach, layer_map
 from guidance_zoo.core.slg import rescale_to_cond_std
 from guidance_zoo.nodes.common import NodeInputError
 from guidance_zoo.nodes.slg import SkipLayerGuidance
 
-CORE_FAMILIES = ("sd3", "flux", "flux2", "chroma", "qwen_image", "wan21")
-CORE_MISSES = ("sd15", "sdxl", "lumina2")
+SLG = "Skip-Layer Guidance"
+WORKS = tm.supporting(SLG)
+# core SkipLayerGuidanceDiT skips "dit" double_block/single_block replace keys; families reached otherwise it misses,
+# and a tiny family may say (extra core_slg=False) that core's skip does not fit its block outputs
+DIT_REPLACE = tuple(f for f in WORKS if tm.adapter(f).block_reach is BlockReach.DIT_REPLACE)
+# a family we reach by forward hooks whose "dit" block replace keys core's skip still works on (it never runs the
+# block: Kandinsky 5, whose block replace cannot run its block) says extra core_slg=True
+DIT_REPLACE += tuple(f for f in WORKS if f not in DIT_REPLACE and f in tm.SPECS and tm.SPECS[f].extra.get("core_slg"))
+CORE_FAMILIES = tuple(f for f in DIT_REPLACE if f not in tm.SPECS or tm.SPECS[f].extra.get("core_slg", True))
+CORE_MISSES = tuple(f for f in WORKS if f not in DIT_REPLACE)
+OTHERS = tuple(f for f in DIT_REPLACE if f not in CORE_FAMILIES)
 # our layer names and core's (double_layers, single_layers) for the same blocks
 NAMES = {"sd3": ("block 1", "1", ""), "qwen_image": ("block 0", "0", ""), "wan21": ("block 1", "1", ""),
          "flux": ("double 0, single 1", "0", "1"), "flux2": ("single 0", "", "0"), "chroma": ("double 1", "1", "")}
+
+
+def names(family: str, model) -> tuple[str, str, str]:
+    """Our name of the family's default layer, and core's (double_layers, single_layers) for that block."""
+    if family in NAMES:
+        return NAMES[family]
+    lmap = layer_map(model)
+    layer = lmap.parse(lmap.default)[0]
+    kind, index = lmap.patch_key(layer)
+    return layer.name, str(index) if kind == "double_block" else "", str(index) if kind == "single_block" else ""
 
 
 def slg(model, scale=3.0, layers="", start=0.01, end=0.15, rescale=0.0):
@@ -34,7 +53,7 @@ def everywhere(model, scale=3.0, layers=""):
                                                 ((0.0, 0.6), 0.7, 4.0), ((0.0, 1.0), 0.0, 1.0)])
 def test_slg_equals_core_skip_layer_guidance_on_the_dits_core_supports(family, window, rescale, cfg):
     model = tm.make_model(family)
-    ours_layers, double, single = NAMES[family]
+    ours_layers, double, single = names(family, model)
     steps = 8
     core = tm.ksample(SkipLayerGuidanceDiT.execute(model, 3.0, *window, double, single, rescale).result[0], family,
                       cfg=cfg, steps=steps)
@@ -57,6 +76,11 @@ def test_slg_equals_core_skip_layer_guidance_sd3_with_its_default_layers():
     core = tm.ksample(SkipLayerGuidanceSD3.execute(model, "7, 8, 9", 3.0, 0.0, 1.0).result[0], "sd3")
     assert checks.max_diff(core, tm.ksample(model, "sd3")) > 1e-3
     checks.assert_close(tm.ksample(everywhere(model), "sd3"), core)
+
+
+@pytest.mark.parametrize("family", cases("SLG", OTHERS))
+def test_slg_changes_the_output_where_core_slg_does_not_fit(family):
+    checks.changes_output(everywhere, family)
 
 
 @pytest.mark.parametrize("family", cases("SLG", CORE_MISSES))

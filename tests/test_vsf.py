@@ -17,8 +17,8 @@ from guidance_zoo.nodes.common import NodeInputError
 from guidance_zoo.nodes.pag import PAG
 from guidance_zoo.nodes.vsf import VSF
 
-WORKS = ("sd15", "sdxl", "sd3", "wan21")
-REFUSES = ("flux", "flux2", "chroma", "qwen_image", "lumina2")
+WORKS = tm.supporting("VSF")
+REFUSES = tm.refusing("VSF")
 
 
 def vsf_negative(family, seed=7, tokens=5):

@@ -267,7 +267,15 @@ def test_substitution_maps_checkpoints_wan_and_refuses_the_rest():
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=NAMES)
 def test_workflow_runs_on_standins(server, object_info, path):
-    prompt = wf.set_seed(wf.workflow_to_standin_prompt(wf.load_workflow(path), object_info), next(SEEDS))
+    workflow, name = wf.load_workflow(path), os.path.basename(path)
+    newer = wf.needs_newer_comfyui(workflow, object_info)
+    if newer:
+        pytest.skip(f"{name} {newer}")
+    try:
+        prompt = wf.workflow_to_standin_prompt(workflow, object_info)
+    except wf.StandinError as error:  # converted to API format above, well-formed per the structure test
+        pytest.skip(f"{name}: structure and conversion checked only; {error}")
+    prompt = wf.set_seed(prompt, next(SEEDS))
     result = server.run(prompt, timeout=180)
     assert result.ok, f"{os.path.basename(path)}: {result.error_message}\n{server.log_tail(3000)}"
     images = result.images()
@@ -282,5 +290,7 @@ def test_workflow_runs_on_standins(server, object_info, path):
     if decode:  # the digits model: 8x latent, pixel-unshuffled 2x, enlarged by the decode's scale
         side = latent[0]["width"] // 8 * 2 * decode[0]["scale"]
         assert image.size == (side, side)
+    elif not any(node["class_type"].startswith("Empty") for node in prompt.values()):  # an edit of an input image
+        assert max(image.size) <= 128, image.size  # scaled to 0.01 MP by the stand-in substitution
     else:
         assert image.size == ((64, 32) if video else (64, 64))

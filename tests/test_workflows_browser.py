@@ -23,12 +23,14 @@ WORKFLOWS = sorted(glob.glob(os.path.join(REPO, "workflows", "*.json")))
 NAMES = [os.path.basename(p) for p in WORKFLOWS]
 FOLDERS = {"ckpt_name": "checkpoints", "unet_name": "diffusion_models", "clip_name": "text_encoders",
            "clip_name1": "text_encoders", "clip_name2": "text_encoders", "clip_name3": "text_encoders",
-           "vae_name": "vae", "lora_name": "loras"}
+           "clip_name4": "text_encoders", "text_encoder": "text_encoders", "vae_name": "vae", "lora_name": "loras"}
 
 
 def placeholder_models(root: str, object_info: dict) -> None:
     """Empty files named as the workflows' model files, so the frontend finds every file a loader names."""
     for path in WORKFLOWS:
+        if wf.needs_newer_comfyui(wf.load_workflow(path), object_info):
+            continue
         for node in wf.ui_to_api(wf.load_workflow(path), object_info).values():
             for key, value in node["inputs"].items():
                 if key in FOLDERS and isinstance(value, str):
@@ -110,6 +112,9 @@ def api_inputs(prompt: dict) -> dict:
 @pytest.mark.parametrize("path", WORKFLOWS, ids=NAMES)
 def test_workflow_opens_readable_in_the_frontend(ui, path):
     workflow = wf.load_workflow(path)
+    newer = wf.needs_newer_comfyui(workflow, ui.object_info)
+    if newer:
+        pytest.skip(f"{os.path.basename(path)} {newer}")
     with open(path, encoding="utf-8") as f:
         ui.drop(os.path.basename(path), f.read(), len(workflow["nodes"]))
     geometry = ui.geometry()

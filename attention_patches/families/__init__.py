@@ -2,6 +2,9 @@
 structure; a model no adapter covers gets an error naming it."""
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import torch
 
 from ..layers import LayerMap
@@ -13,7 +16,19 @@ from .qwen import QWEN_IMAGE
 from .unet import UNET
 from .wan import WAN
 
-FAMILIES: tuple[Family, ...] = (UNET, FLUX, MMDIT, QWEN_IMAGE, WAN, LUMINA2)
+FIRST: tuple[Family, ...] = (UNET, FLUX, MMDIT, QWEN_IMAGE, WAN, LUMINA2)
+
+
+def _discovered() -> tuple[Family, ...]:
+    """The adapters of the other modules of this package (one module per family: adding a family adds a file)."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        found += [v for v in vars(module).values() if isinstance(v, Family) and v not in FIRST and v not in found]
+    return tuple(found)
+
+
+FAMILIES: tuple[Family, ...] = FIRST + _discovered()
 BY_CONFIG = {name: family for family in FAMILIES for name in family.config_classes}
 
 __all__ = ["AttentionReach", "BlockReach", "FAMILIES", "Family", "TextEntry", "family_for", "layer_map",

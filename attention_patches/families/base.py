@@ -11,6 +11,11 @@ import torch
 from ..layers import Layer, LayerMap
 
 
+def diffusion_model_of(model: torch.nn.Module) -> torch.nn.Module:
+    """The diffusion model of an APPLY_MODEL wrapper's BaseModel (or the diffusion model itself)."""
+    return getattr(model, "diffusion_model", model)
+
+
 class AttentionReach(Enum):
     """How the hook finds a chosen layer's self/joint attention call."""
     REPLACE_PATCHES = "attn1/attn2 replace patches keyed (block, index, transformer_index)"
@@ -41,9 +46,21 @@ class Family:
     block_reach = BlockReach.DIT_REPLACE
     text_entry = TextEntry.JOINT
     dit_keys: dict[str, str] = {}               # our layer group -> ComfyUI "dit" replace key prefix
+    block_image = "img"                         # key of the image tokens in its "dit" block replace args and output
+    block_text = "txt"                          # key of the text (stream or cross-attention context) in those args
+    block_stream: int | None = None             # the image's index where block_image is a tuple of streams (LTX-2)
+    text_cross_calls: tuple[int, ...] | None = None  # which calls of a marked block are its text cross-attention
+                                                     # (PLADIS); None: every call after its self-attention (Wan)
     token_grid = False                          # its layers tell the (h, w) grid of the image tokens
     time_embeddings: tuple[str, ...] = ()       # attribute paths of the time-step embedding module, first match wins
     refused: frozenset[str] = frozenset()       # methods (their METHOD_INFO name) whose mechanism has no place here
+    refusal_reasons: dict[str, str] = {}        # refused method -> why, for its node's error (a default otherwise)
+    # the ComfyUI WrappersMP kind of the per-forward wrappers (CALL_COUNT, FORWARD_HOOKS): "apply_model" where the
+    # diffusion model's forward runs no DIFFUSION_MODEL wrappers (their executor's class_obj is then the BaseModel)
+    forward_wrapper = "diffusion_model"
+    negative_conds: tuple[str, ...] = ()        # model conds NAG's negative row takes from the negative, beside text
+    reference_latents = False                   # edit models: forwards may append reference-latent tokens after the
+                                                # generated image tokens (see generated_tokens)
 
     def matches(self, diffusion_model: torch.nn.Module) -> bool:
         """Whether a diffusion model of an unlisted config class has this family's structure."""
@@ -79,19 +96,38 @@ class Family:
     def supports(self, method: str) -> bool:
         return method not in self.refused
 
+    def refusal(self, method: str) -> str:
+        """Why a refused method has no place on this family, for its node's error."""
+        return self.refusal_reasons.get(method, f"the {self.label} attention has no layer {method} can act on")
+
     # -- blocks ----------------------------------------------------------------------------------------------------
     def block_modules(self, diffusion_model: torch.nn.Module) -> dict[Layer, torch.nn.Module]:
         """The block module behind each layer name (FORWARD_HOOKS families)."""
         raise NotImplementedError
 
+    def block_outputs(self, layer: Layer) -> tuple[int, ...]:
+        """FORWARD_HOOKS: the positional inputs a block's output stands for, in its order (a tuple output when more
+        than one); a skipped block returns them."""
+        return (0,)
+
     def block_carries_text(self, layer: Layer) -> bool:
         """Whether the block's hidden states are a joint text + image sequence."""
         return False
+
+    def generated_tokens(self, diffusion_model: torch.nn.Module, x: torch.Tensor) -> int:
+        """reference_latents families: the image tokens a forward makes of its input x; the joint sequence's tokens
+        beyond them (and the text) are reference-latent tokens."""
+        raise NotImplementedError
 
     # -- attention calls (CALL_COUNT families) ---------------------------------------------------------------------
     def counted_layer(self, index: int, lmap: LayerMap) -> Layer:
         """The layer of the forward's index-th attention call."""
         raise NotImplementedError
+
+    def counted_cross_layer(self, index: int, lmap: LayerMap) -> Layer | None:
+        """BLOCK_CROSS_ATTENTION CALL_COUNT families: the layer whose text cross-attention is the forward's index-th
+        attention call, None for the other calls."""
+        return None
 
     def token_lengths(self, diffusion_model, args: tuple, kwargs: dict) -> tuple[int, int | None]:
         """(text tokens, image tokens before any padding) of a forward's joint sequence."""
@@ -101,6 +137,11 @@ class Family:
         """Attention calls over the text alone that open a forward (CALL_COUNT families)."""
         return 0
 
+    def prompt_start(self, text: slice, context_len: int) -> int:
+        """Where the prompt's own context_len tokens begin among a joint call's text tokens (other text-stream
+        tokens, such as glyph or vision tokens, may come before them)."""
+        return text.start
+
     # -- text and time ---------------------------------------------------------------------------------------------
     def cross_call_index(self, block: torch.nn.Module) -> int:
         """BLOCK_CROSS_ATTENTION: which attention call of the block is its text cross-attention."""
@@ -109,6 +150,22 @@ class Family:
     def embed_text(self, diffusion_model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
         """BLOCK_CROSS_ATTENTION: a raw text context as the blocks' cross-attention receives it."""
         raise NotImplementedError
+
+    def embed_block_text(self, diffusion_model: torch.nn.Module, tokens: torch.Tensor,
+                         block_args: dict) -> torch.Tensor:
+        """BLOCK_CROSS_ATTENTION: embed_text, for a model whose text embedding also needs the block's "dit" args, or
+        {"args", "kwargs"} of the context_module's call (its time-step embedding)."""
+        return self.embed_text(diffusion_model, tokens)
+
+    def context_module(self, diffusion_model: torch.nn.Module) -> torch.nn.Module | None:
+        """BLOCK_CROSS_ATTENTION CALL_COUNT: the module whose output is the text context the blocks cross-attend to,
+        where that is not the forward's context argument (Kandinsky 5 refines it in text blocks); None: the
+        argument."""
+        return None
+
+    def text_widths(self, diffusion_model: torch.nn.Module) -> tuple[int, ...]:
+        """The text conditioning widths the model takes, the usual one first; () where its modules tell it."""
+        return ()
 
     def time_embedding(self, diffusion_model: torch.nn.Module) -> torch.nn.Module | None:
         """The module whose output is the time-step embedding (TSG), or None."""

@@ -11,7 +11,7 @@ from .base import AttentionReach, BlockReach, BlockStack
 class Lumina2(BlockStack):
     name = "lumina2"
     label = "Lumina2"
-    config_classes = ("Lumina2",)
+    config_classes = ("Lumina2", "ZImage")
     blocks_attribute = "layers"
     dit_keys: dict[str, str] = {}
     joint = True
@@ -21,7 +21,9 @@ class Lumina2(BlockStack):
     refused = frozenset({"S-CFG", "VSF", "SAG"})
 
     def matches(self, diffusion_model) -> bool:
-        return all(hasattr(diffusion_model, name) for name in ("noise_refiner", "context_refiner", "layers"))
+        # a NextDiT (or subclass): OmniGen2's model has the same three stacks
+        return (any(cls.__name__ == "NextDiT" for cls in type(diffusion_model).__mro__)
+                and all(hasattr(diffusion_model, name) for name in ("noise_refiner", "context_refiner", "layers")))
 
     def refiner_calls(self, diffusion_model) -> int:
         return len(diffusion_model.noise_refiner) + len(diffusion_model.context_refiner)
