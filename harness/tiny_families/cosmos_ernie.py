@@ -31,6 +31,6 @@ FAMILIES = [
                                 ffn_hidden_size=128, in_channels=128, out_channels=128, patch_size=1,
                                 text_in_dim=64, rope_theta=256, rope_axes_dim=(8, 12, 12)),
                latent=(128, 4, 4), order=43,
-               notes="one stream of [image, text] tokens through self-attention layers; ComfyUI's model gives its layers no "
-                     "transformer_options and runs no wrapper, so the attention and block perturbations refuse it"),
+               notes="one stream of [image, text] tokens through self-attention layers; ComfyUI's model gives its "
+                     "layers no transformer_options and runs no wrapper, so the attention and block perturbations refuse it"),
 ]

@@ -39,8 +39,8 @@ REFERENCE_NOTE = ("reference tokens: perturbations act on the generated image to
 FAMILIES = [
     TinyFamily(key="wan22_5b", label="Wan 2.2 TI2V 5B", config="WAN22_T2V", unet_config=_WAN22_5B,
                latent=(48, 2, 8, 8), order=70,
-               notes="the 48-channel latent of the Wan 2.2 VAE, text-to-video; the 14B high/low-noise pair has Wan 2.1's "
-                     "model class (the Wan row) and runs as two models in one graph "
+               notes="the 48-channel latent of the Wan 2.2 VAE, text-to-video; the 14B high/low-noise pair has "
+                     "Wan 2.1's model class (the Wan row) and runs as two models in one graph "
                      "(`workflows/wan22_14b_two_expert_apg.json`)"),
     TinyFamily(key="flux_kontext", label="Flux Kontext", config="Flux", unet_config=_FLUX, latent=(16, 8, 8),
                pooled=32, order=71, extra_cond=references(1, 16, 8, 6),
