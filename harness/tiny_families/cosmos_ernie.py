@@ -32,5 +32,6 @@ FAMILIES = [
                                 text_in_dim=64, rope_theta=256, rope_axes_dim=(8, 12, 12)),
                latent=(128, 4, 4), order=43,
                notes="one stream of [image, text] tokens through self-attention layers; ComfyUI's model gives its "
-                     "layers no transformer_options and runs no wrapper, so the attention and block perturbations refuse it"),
+                     "layers no transformer_options and runs no wrapper, so the attention and block "
+                     "perturbations refuse it"),
 ]
