@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--families", help="comma-separated subset of " + ", ".join(tm.FAMILIES))
+    parser.add_argument("--columns", type=int, default=8, help="families per table")
     parser.add_argument("--methods", help="comma-separated subset of the row names (case-insensitive)")
     opts = parser.parse_args()
     families, methods = pick(opts.families, tm.FAMILIES, "families"), pick(opts.methods, METHODS, "methods")
@@ -117,10 +118,12 @@ def main() -> None:
         for method in methods:
             print(f"{method} on {family}", file=sys.stderr)
             cells[method, family] = bench(model, family, links, METHODS[method], opts.steps, opts.repeats)
-    print(f"| method | {' | '.join(headers)} |")
-    print("|---|" + "---|" * len(families))
-    for method in methods:
-        print(f"| {method} | {' | '.join(cells[method, family] for family in families)} |")
+    for start in range(0, len(families), opts.columns):
+        group = families[start:start + opts.columns]
+        print(f"\n| method | {' | '.join(headers[start:start + opts.columns])} |")
+        print("|---|" + "---|" * len(group))
+        for method in methods:
+            print(f"| {method} | {' | '.join(cells[method, family] for family in group)} |")
 
 
 if __name__ == "__main__":
