@@ -1,12 +1,15 @@
 """Perp-Neg (arXiv 2304.04968): a guider (positive, negative, empty in one batched call) and a post-CFG model patch."""
 import math
 
+import comfy.patcher_extension
 import comfy.sampler_helpers
 import comfy.samplers
 import node_helpers
 
 from ..core.perpneg import perpneg_denoised
-from ..core.run_state import SharedPatch
+from ..core.run_state import SharedPatch, run_state
+
+WRAPPER_KEY = "guidance_zoo_perpneg"
 
 
 class PerpNegGuider(comfy.samplers.CFGGuider):
@@ -52,17 +55,37 @@ class PerpNegGuider(comfy.samplers.CFGGuider):
 
 class PerpNegPostCFG(SharedPatch):
     """Perp-Neg for the stock KSampler: the run's positive and negative come from ComfyUI's cond/uncond call, the
-    empty prompt from one extra call; replaces the CFG result (later post-CFG patches chain on top)."""
+    empty prompt from one extra call; replaces the CFG result (later post-CFG patches chain on top). The empty prompt
+    joins the sampler's conds at the start of each run (OUTER_SAMPLE wrapper), so ComfyUI encodes it as it encodes
+    the negative: with the run's latent image, mask and stream layout (i2v concat latents, LTX-2's packed streams)."""
 
     def __init__(self, empty: list, neg_scale: float, node: str):
-        self.empty, self.neg_scale, self.node = comfy.sampler_helpers.convert_cond(empty), neg_scale, node
+        self.empty, self.neg_scale, self.node = empty, neg_scale, node
+        self.cond_key = f"guidance_zoo_perpneg_empty_{id(self)}"
+
+    def install(self, patcher) -> None:
+        patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY, self._outer)
+        patcher.set_model_sampler_post_cfg_function(self, disable_cfg1_optimization=True)
+
+    def _outer(self, executor, *args, **kwargs):
+        guider = executor.class_obj
+        empty = node_helpers.conditioning_set_values(self.empty, {"prompt_type": "negative"})
+        guider.conds[self.cond_key] = comfy.sampler_helpers.convert_cond(empty)
+        run_state(guider.model_options, self)["conds"] = guider.conds
+        try:
+            return executor(*args, **kwargs)
+        finally:
+            guider.conds.pop(self.cond_key, None)
 
     def __call__(self, args: dict):
         if args.get("uncond") is None:
             raise RuntimeError(f"{self.node}: Perp-Neg needs the KSampler's negative conditioning, but this run has "
                                "none. Connect a negative prompt.")
-        model, x, sigma = args["model"], args["input"], args["sigma"]
-        empty = comfy.samplers.encode_model_conds(model.extra_conds, list(self.empty), x, x.device, "negative")
-        (d_empty,) = comfy.samplers.calc_cond_batch(model, [empty], x, sigma, args["model_options"])
+        empty = (run_state(args["model_options"], self).get("conds") or {}).get(self.cond_key)
+        if not empty:
+            raise RuntimeError(f"{self.node}: the model was called outside a sampler run (no empty prompt); sample "
+                               "it through KSampler, SamplerCustom(Advanced) or a CFGGuider")
+        (d_empty,) = comfy.samplers.calc_cond_batch(args["model"], [empty], args["input"], args["sigma"],
+                                                    args["model_options"])
         return perpneg_denoised(args["cond_denoised"], args["uncond_denoised"], d_empty, args["cond_scale"],
                                 self.neg_scale)

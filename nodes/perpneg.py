@@ -103,6 +103,5 @@ class PerpNegModelPatch(io.ComfyNode):
         require_conditioning(PATCH_NAME, "empty_conditioning", empty_conditioning, model)
         neg_scale = check_number(PATCH_NAME, NEG_SCALE[0], neg_scale, NEG_SCALE[2], NEG_SCALE[3])
         patched = model.clone()
-        patched.set_model_sampler_post_cfg_function(PerpNegPostCFG(empty_conditioning, neg_scale, PATCH_NAME),
-                                                    disable_cfg1_optimization=True)
+        PerpNegPostCFG(empty_conditioning, neg_scale, PATCH_NAME).install(patched)
         return io.NodeOutput(patched)

@@ -85,7 +85,11 @@ def bench(model, family: str, links: Links, node, steps: int, repeats: int) -> s
         for c in counters:
             c.samples = c.calls = 0
         start = time.perf_counter()
-        tm.ksample(patched, family, steps=steps, cfg=CFG)
+        try:
+            tm.ksample(patched, family, steps=steps, cfg=CFG)
+        except RuntimeError as error:  # a guard that stops a run at these settings (RCFG's blow-up check)
+            print(f"  stopped: {error}", file=sys.stderr)
+            return "stopped"
         times.append((time.perf_counter() - start) * 1000 / steps)
     samples, calls = (sum(getattr(c, name) for c in counters) / steps for name in ("samples", "calls"))
     return f"{statistics.median(times):.1f} ms, {samples:.3g}/{calls:.3g}"
