@@ -56,6 +56,7 @@ class Row:
     def __init__(self, name: str, setup: bm.Setup, links: bm.Links):
         self.name, self.links, self.times = name, links, []
         self.refused = self.evals = self.peak = None
+        self.stopped = False
         counted, self.counter = tm.counted(setup.model)
         try:
             self.model = patched_model(name, counted, links)
@@ -82,9 +83,13 @@ def bench_family(setup: bm.Setup, names: list[str], steps: int, repeats: int, cl
     """Every row prepared and warmed up, measured once, then timed over interleaved repeats."""
     links = bm.Links(setup)
     rows = [Row(name, setup, links) for name in names]
+    for row in [row for row in rows if row.refused is None]:
+        try:
+            row.measure(setup, steps, clock)
+        except RuntimeError as error:  # a method's own guard at these settings (RCFG's blow-up check)
+            print(f"  {row.name} stopped: {error}", file=sys.stderr)
+            row.refused, row.stopped = type(error).__name__, True
     live = [row for row in rows if row.refused is None]
-    for row in live:
-        row.measure(setup, steps, clock)
     for repeat in range(repeats):
         print(f"  {setup.family}: repeat {repeat + 1}/{repeats}", file=sys.stderr, flush=True)
         for row in live:
@@ -95,7 +100,8 @@ def bench_family(setup: bm.Setup, names: list[str], steps: int, repeats: int, cl
 def cells(row: Row, cfg: Row) -> list[str]:
     """The table cells of a row against the CFG row."""
     if row.refused is not None:
-        return [f"refused ({row.refused})"] + ["-"] * (len(COLUMNS) - 1)
+        what = "stopped by its guard" if row.stopped else "refused"
+        return [f"{what} ({row.refused})"] + ["-"] * (len(COLUMNS) - 1)
     seconds, base = statistics.median(row.times), statistics.median(cfg.times)
     time_ratio, eval_ratio = seconds / base, row.evals / cfg.evals
     peak = "-" if row.peak is None else f"{row.peak:.0f}"
