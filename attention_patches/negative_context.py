@@ -30,7 +30,7 @@ import comfy.patcher_extension
 import comfy.sampler_helpers
 import comfy.utils
 
-from ..core.run_state import SharedPatch, run_state
+from ..core.run_state import SharedPatch, run_state, sample_with_conds
 from ..core.run_steps import check_run, round_down
 from .families.base import TextEntry
 from .layers import LayerMap
@@ -69,14 +69,9 @@ class NegativeContext(SharedPatch, CrossEntry, JointEntry):
         patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, WRAPPER_KEY, self._batch)
 
     def _outer(self, executor, *args, **kwargs):
-        guider = executor.class_obj
-        guider.conds[self.cond_key] = comfy.sampler_helpers.convert_cond(self.negative)
-        state = run_state(guider.model_options, self)
-        state["conds"], state["uuid"] = guider.conds, uuid.uuid4()
-        try:
-            return executor(*args, **kwargs)
-        finally:
-            guider.conds.pop(self.cond_key, None)
+        run_state(executor.class_obj.model_options, self)["uuid"] = uuid.uuid4()
+        return sample_with_conds(executor, self, self.cond_key, comfy.sampler_helpers.convert_cond(self.negative),
+                                 *args, **kwargs)
 
     def idle_message(self, sigmas: list[float]) -> str | None:
         if max(sigmas) >= self.sigma_end:

@@ -24,3 +24,16 @@ class SharedPatch:
 
     def __deepcopy__(self, memo: dict) -> "SharedPatch":
         return self
+
+
+def sample_with_conds(executor, owner: object, key: str, conds: list, *args, **kwargs):
+    """An OUTER_SAMPLE wrapper's body: the run samples with `conds` added to the sampler's conds under `key`, so the
+    sampler encodes them as it encodes its own (latent image, masks, stream layout); owner's run state gets the
+    sampler's conds as "conds". The added conds are gone again after the run."""
+    guider = executor.class_obj
+    guider.conds[key] = conds
+    run_state(guider.model_options, owner)["conds"] = guider.conds
+    try:
+        return executor(*args, **kwargs)
+    finally:
+        guider.conds.pop(key, None)

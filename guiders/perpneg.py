@@ -7,7 +7,7 @@ import comfy.samplers
 import node_helpers
 
 from ..core.perpneg import perpneg_denoised
-from ..core.run_state import SharedPatch, run_state
+from ..core.run_state import SharedPatch, run_state, sample_with_conds
 
 WRAPPER_KEY = "guidance_zoo_perpneg"
 
@@ -68,14 +68,9 @@ class PerpNegPostCFG(SharedPatch):
         patcher.set_model_sampler_post_cfg_function(self, disable_cfg1_optimization=True)
 
     def _outer(self, executor, *args, **kwargs):
-        guider = executor.class_obj
         empty = node_helpers.conditioning_set_values(self.empty, {"prompt_type": "negative"})
-        guider.conds[self.cond_key] = comfy.sampler_helpers.convert_cond(empty)
-        run_state(guider.model_options, self)["conds"] = guider.conds
-        try:
-            return executor(*args, **kwargs)
-        finally:
-            guider.conds.pop(self.cond_key, None)
+        return sample_with_conds(executor, self, self.cond_key, comfy.sampler_helpers.convert_cond(empty),
+                                 *args, **kwargs)
 
     def __call__(self, args: dict):
         if args.get("uncond") is None:

@@ -55,15 +55,14 @@ class Row:
 
     def __init__(self, name: str, setup: bm.Setup, links: bm.Links):
         self.name, self.links, self.times = name, links, []
-        self.refused = self.evals = self.peak = None
-        self.stopped = False
+        self.refused = self.evals = self.peak = None  # refused: the row's only cell when it has no figures
         counted, self.counter = tm.counted(setup.model)
         try:
             self.model = patched_model(name, counted, links)
             setup.sample(self.model, 1)
         except (NodeInputError, RuntimeError, ValueError, TypeError, KeyError) as error:
             print(f"  {name} refused: {error}", file=sys.stderr)
-            self.refused = type(error).__name__
+            self.refused = f"refused ({type(error).__name__})"
 
     def counters(self) -> list:
         return [c for c in (self.counter, self.links.counter) if c is not None]
@@ -88,7 +87,7 @@ def bench_family(setup: bm.Setup, names: list[str], steps: int, repeats: int, cl
             row.measure(setup, steps, clock)
         except RuntimeError as error:  # a method's own guard at these settings (RCFG's blow-up check)
             print(f"  {row.name} stopped: {error}", file=sys.stderr)
-            row.refused, row.stopped = type(error).__name__, True
+            row.refused = f"stopped by its guard ({type(error).__name__})"
     live = [row for row in rows if row.refused is None]
     for repeat in range(repeats):
         print(f"  {setup.family}: repeat {repeat + 1}/{repeats}", file=sys.stderr, flush=True)
@@ -100,8 +99,7 @@ def bench_family(setup: bm.Setup, names: list[str], steps: int, repeats: int, cl
 def cells(row: Row, cfg: Row) -> list[str]:
     """The table cells of a row against the CFG row."""
     if row.refused is not None:
-        what = "stopped by its guard" if row.stopped else "refused"
-        return [f"{what} ({row.refused})"] + ["-"] * (len(COLUMNS) - 1)
+        return [row.refused] + ["-"] * (len(COLUMNS) - 1)
     seconds, base = statistics.median(row.times), statistics.median(cfg.times)
     time_ratio, eval_ratio = seconds / base, row.evals / cfg.evals
     peak = "-" if row.peak is None else f"{row.peak:.0f}"

@@ -8,6 +8,7 @@ import torch
 
 import tiny_models as tm  # noqa: I001  (puts ComfyUI on sys.path)
 from support_matrix import cases
+from test_cfgpp import sample
 from tiny_models import assert_close, assert_differs
 import comfy.samplers
 
@@ -17,16 +18,6 @@ from guidance_zoo.nodes.perpneg import PerpNegModelPatch
 from guidance_zoo.nodes.rcfg import ResidualCFG
 
 STEPS = 3
-
-
-def custom_sample(model, family: str, sampler, cfg: float) -> torch.Tensor:
-    """CFGGuider with a SAMPLER object, as SamplerCustomAdvanced runs it."""
-    positive, negative = tm.make_conds(family)
-    guider = comfy.samplers.CFGGuider(model)
-    guider.set_conds(positive, negative)
-    guider.set_cfg(cfg)
-    sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "simple", STEPS)
-    return guider.sample(tm.noise_for(family, [0]), tm.latent(family), sampler, sigmas, disable_pbar=True, seed=0)
 
 
 @pytest.mark.parametrize("family", cases(perpneg.METHOD_INFO.name, tm.FAMILIES))
@@ -55,7 +46,7 @@ def test_rcfg_changes_the_output_at_one_evaluation_per_step_and_is_plain_at_cfg_
 @pytest.mark.parametrize("family", cases(cfgpp.METHOD_INFO.name, tm.FAMILIES))
 def test_cfgpp_euler_equals_comfy_euler_cfg_pp_and_differs_from_euler(family):
     model = tm.make_model(family)
-    ours = custom_sample(model, family, CFGPPSampler.execute("euler", 1.0, 0.0, 1.0).result[0], cfg=0.6)
+    ours = sample(model, family, CFGPPSampler.execute("euler", 1.0, 0.0, 1.0).result[0], steps=STEPS)
     assert torch.isfinite(ours).all()
-    assert_close(ours, custom_sample(model, family, comfy.samplers.sampler_object("euler_cfg_pp"), cfg=0.6), rel=1e-5)
-    assert_differs(ours, custom_sample(model, family, comfy.samplers.sampler_object("euler"), cfg=0.6))
+    assert_close(ours, sample(model, family, comfy.samplers.sampler_object("euler_cfg_pp"), steps=STEPS), rel=1e-5)
+    assert_differs(ours, sample(model, family, comfy.samplers.sampler_object("euler"), steps=STEPS))

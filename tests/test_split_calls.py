@@ -92,5 +92,6 @@ def test_nag_and_vsf_stacked_act_both_or_are_refused_up_front():
     with pytest.raises(NodeInputError, match=r"VSF \(Guidance Zoo\): this SD3 model already has NAG.*apply VSF first "
                                              r"and NAG after it"):
         vsf(nag(tm.make_model("sd3"), "sd3"), "sd3")
-    with pytest.raises(NodeInputError, match=r"VSF \(Guidance Zoo\): Flux models are not supported; VSF runs on .*SD3"):
+    with pytest.raises(NodeInputError, match=r"VSF \(Guidance Zoo\): Flux models are not supported; VSF runs on "
+                                             r"SD1\.5, SDXL \(UNets\); SD3"):
         vsf(nag(tm.make_model("flux"), "flux"), "flux")
