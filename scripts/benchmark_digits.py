@@ -3,6 +3,9 @@
     .runtime/0.3.75/venv/bin/python scripts/benchmark_digits.py                 # full run: docs/benchmark.md +
     _sheet.png
     .runtime/0.3.75/venv/bin/python scripts/benchmark_digits.py --per-digit 2 --groups 1 --steps 6 --out /tmp/b  # quick
+    .runtime/0.3.75/venv/bin/python scripts/benchmark_digits.py --jobs 2 --resume docs/benchmark_runs --minutes 50
+        # in parts: each finished setting is kept in docs/benchmark_runs/ (for these weights and options); run the
+        # same command again to go on; the table and sheet are written once every setting is done
 
 Per setting, samples `per_digit` images of each digit 0-9 in each of `groups` seed groups (the same noise for every
 setting) through the real sampler path, `comfy.sample.sample` (what KSampler calls), euler, normal schedule, on the
@@ -27,6 +30,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "harness"))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 import runtime_paths  # noqa: E402
 
@@ -42,6 +46,7 @@ runtime_paths.register_pack()
 from guidance_zoo.nodes import NODES  # noqa: E402
 from guidance_zoo.nodes import digits_model as dm  # noqa: E402
 from guidance_zoo.nodes.methods import by_node_id  # noqa: E402
+from setting_cache import SettingCache, file_digest, pack_tiles, unpack_tiles  # noqa: E402
 
 BASELINE_CFGS = (1.0, 2.0, 4.0, 8.0, 12.0)
 DEFAULT_CFGS = (4.0, 12.0)
@@ -205,8 +210,14 @@ def fmt_row(row: dict, groups: int) -> list[str]:
     return cells
 
 
+def sheet_tiles(pixels: torch.Tensor, labels: np.ndarray, per_row: int = 2) -> np.ndarray:
+    """The sheet's tiles of a setting: for each digit 0-9 its first `per_row` samples, uint8 [10 * per_row, S, S]."""
+    idx = [i for d in range(10) for i in np.nonzero(labels == d)[0][:per_row]]
+    return (dm.pixels_to_unit(pixels[idx]).numpy() * 255).round().astype(np.uint8)
+
+
 def sheet(rows, path: str, per_row: int = 2, cell: int = 3):
-    """One row per setting: for each digit 0-9, the first `per_row` samples of seed group 0."""
+    """One row per setting (label, sheet_tiles): for each digit 0-9, the first `per_row` samples of seed group 0."""
     from PIL import Image, ImageDraw, ImageFont
     try:
         font = ImageFont.load_default(size=13)
@@ -220,18 +231,12 @@ def sheet(rows, path: str, per_row: int = 2, cell: int = 3):
     draw = ImageDraw.Draw(img)
     draw.text((6, 4), "digits model, same noise per column; euler 20 steps; row = setting (node defaults)",
               fill=(60, 60, 60), font=font)
-    for r, (label, pixels, labels) in enumerate(rows):
+    for r, (label, tiles) in enumerate(rows):
         y = 24 + r * (px + pad)
         draw.text((6, y + px // 2 - 7), label, fill="black", font=font)
-        x = label_w
-        for d in range(10):
-            idx = np.nonzero(labels == d)[0][:per_row]
-            for i in idx:
-                unit = dm.pixels_to_unit(pixels[i]).numpy()
-                tile = Image.fromarray((unit * 255).round().astype(np.uint8), "L").resize((px, px), Image.NEAREST)
-                img.paste(tile.convert("RGB"), (x, y))
-                x += px + 1
-            x += pad
+        for i, tile in enumerate(tiles):
+            x = label_w + (i // per_row) * (per_row * (px + 1) + pad) + (i % per_row) * (px + 1)
+            img.paste(Image.fromarray(tile, "L").resize((px, px), Image.NEAREST).convert("RGB"), (x, y))
     img.save(path)
 
 
@@ -239,29 +244,52 @@ _WORKER: dict = {}
 
 
 def _start_worker(args) -> None:
-    """Load the judge, the model and the settings once per process."""
+    """Load the judge, the model, the settings and the resume cache once per process."""
     torch.set_num_threads(args.threads)
     model, context = dm.load_patcher(args.weights)
-    _WORKER.update(args=args, judge=Judge(), model=model, context=context, settings=settings(args.only))
+    cache = None
+    if args.resume:
+        run_key = {"weights": file_digest(dm.weights_path(args.weights)), "per_digit": args.per_digit,
+                   "groups": args.groups, "steps": args.steps}
+        cache = SettingCache(args.resume, run_key)
+    _WORKER.update(args=args, judge=Judge(), model=model, context=context, settings=settings(args.only), cache=cache)
 
 
-def run_setting(index: int) -> tuple[dict | None, tuple | None, str | None]:
-    """(the table row, the sheet row, or the message of a node that stopped its own run) of one setting."""
-    args, judge = _WORKER["args"], _WORKER["judge"]
+def run_setting(index: int) -> dict:
+    """One setting's outcome: its table row, the sheet's tiles, or the message of a node that stopped its own run;
+    from the resume cache when it holds it; 'pending' when the run's --minutes are up before it starts."""
+    args, cache = _WORKER["args"], _WORKER["cache"]
     label, node_id, node, inputs, cfg = _WORKER["settings"][index]
+    key = {"label": label, "node_id": node_id, "inputs": inputs, "cfg": cfg}
+    stored = cache.get(label, key) if cache else None
+    if stored is not None:
+        print(f"{label:32s} (from {args.resume})", flush=True)
+        return {**stored, "tiles": unpack_tiles(stored["tiles"])}
+    if args.deadline is not None and time.time() > args.deadline:
+        return {"pending": True}
+    outcome = measure_setting(label, node_id, node, inputs, cfg)
+    if cache:
+        cache.put(label, key, {**outcome, "tiles": pack_tiles(outcome["tiles"])})
+    return outcome
+
+
+def measure_setting(label: str, node_id: str, node, inputs: dict, cfg: float) -> dict:
+    """Sample one setting in every seed group and judge it."""
+    args, judge = _WORKER["args"], _WORKER["judge"]
     labels = np.repeat(np.arange(10), args.per_digit)
     m = patched(_WORKER["model"], node, inputs)
-    per_group, nfe, t0, sheet_row = [], 0, time.time(), None
+    per_group, nfe, t0, tiles = [], 0, time.time(), None
     try:
         for g in range(args.groups):
             pixels, calls = sample(m, _WORKER["context"], torch.tensor(labels), GLOBAL_SEED + g, cfg, args.steps)
             nfe += calls
             per_group.append(judge.measure(pixels, labels))
             if g == 0:
-                sheet_row = (label, pixels, labels)
+                tiles = sheet_tiles(pixels, labels)
     except RuntimeError as error:  # a node that stops its own run (RCFG blowing up) is a finding, not a crash
         print(f"{label:32s} stopped: {error}", flush=True)
-        return None, None, f"- {label}: the node stopped the run: {str(error).split('. ')[0]}."
+        return {"row": None, "tiles": None, "stopped": f"- {label}: the node stopped the run: "
+                                                       f"{str(error).split('. ')[0]}."}
     seconds = time.time() - t0
     row = {k: (float(np.mean([p[k] for p in per_group])), float(np.std([p[k] for p in per_group]))) for k in KEYS}
     summary = node.define_schema().description.split(". ")[0] if node is not None else ""
@@ -269,7 +297,7 @@ def run_setting(index: int) -> tuple[dict | None, tuple | None, str | None]:
                nfe=nfe / (args.groups * len(labels)))
     print(f"{label:32s} " + " ".join(fmt_row(row, args.groups)) + f"  nfe {row['nfe']:.0f}  {seconds:.1f} s",
           flush=True)
-    return row, sheet_row, None
+    return {"row": row, "tiles": tiles, "stopped": None}
 
 
 def main(argv=None) -> int:
@@ -282,7 +310,12 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=os.path.join(ROOT, "docs"), help="folder for benchmark.md and the sheet")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--jobs", type=int, default=1, help="settings run at once, one process each")
+    parser.add_argument("--resume", metavar="DIR", help="keep each finished setting in DIR and take the ones already "
+                        "there (same weights and sampling options): a run can stop and continue later")
+    parser.add_argument("--minutes", type=float, help="start no setting after this many minutes (with --resume: "
+                        "run again to go on); the table is written once every setting is done")
     args = parser.parse_args(argv)
+    args.deadline = time.time() + 60 * args.minutes if args.minutes is not None else None
 
     t_all = time.time()
     count = len(settings(args.only))
@@ -293,10 +326,15 @@ def main(argv=None) -> int:
     else:
         _start_worker(args)
         outcomes = [run_setting(i) for i in range(count)]
+    pending = sum(1 for outcome in outcomes if outcome.get("pending"))
+    if pending:
+        print(f"{count - pending} of {count} settings done{f' (kept in {args.resume})' if args.resume else ''}; "
+              "run again with the same options to go on; no table written yet")
+        return 0
     judge = _WORKER["judge"] if _WORKER else Judge()
-    results = [row for row, _, _ in outcomes if row is not None]
-    sheet_rows = [sheet_row for _, sheet_row, _ in outcomes if sheet_row is not None]
-    stopped = [message for _, _, message in outcomes if message]
+    results = [outcome["row"] for outcome in outcomes if outcome["row"] is not None]
+    sheet_rows = [(outcome["row"]["label"], outcome["tiles"]) for outcome in outcomes if outcome["row"] is not None]
+    stopped = [outcome["stopped"] for outcome in outcomes if outcome["stopped"]]
 
     os.makedirs(args.out, exist_ok=True)
     sheet(sheet_rows, os.path.join(args.out, "benchmark_sheet.png"))

@@ -169,6 +169,28 @@ def test_reduced_benchmark_run(tmp_path):
     assert np.isfinite([float(c.split()[0]) for r in rows for c in r.split("|")[2:8]]).all()
 
 
+def test_benchmark_resumes_from_its_kept_settings(tmp_path, capsys):
+    """--resume keeps each finished setting; a later run takes them (same row) and measures only the rest; a run whose
+    --minutes are up leaves the rest pending and writes no table."""
+    bench = _benchmark_module()
+    quick = ["--per-digit", "1", "--groups", "1", "--steps", "2", "--resume", str(tmp_path / "kept")]
+
+    def table(out, *only, minutes=None):
+        extra = ["--minutes", str(minutes)] if minutes is not None else []
+        assert bench.main(quick + extra + ["--out", str(tmp_path / out), "--only", *only]) == 0
+        path = tmp_path / out / "benchmark.md"
+        return [line for line in path.read_text().splitlines() if line.startswith("| ") and "setting" not in line] \
+            if path.exists() else None
+
+    first = table("a", "CFG 4")
+    capsys.readouterr()
+    second = table("b", "CFG 4", "APG @ cfg 4")
+    assert "CFG 4                            (from" in capsys.readouterr().out
+    assert second[0] == first[0] and second[1].startswith("| APG @ cfg 4")
+    assert table("c", "CFG 4", "PAG @ cfg 1", minutes=0) is None
+    assert "1 of 2 settings done" in capsys.readouterr().out
+
+
 def test_demo_makes_a_digits_sheet(tmp_path):
     """scripts/demo.py's default path on one digits workflow (shortened: 3 steps, batch 2): a real server run per
     digit, the images and the sheet."""

@@ -10,8 +10,8 @@ from support_matrix import cases
 
 from guidance_zoo.attention_patches.families import layer_map
 from guidance_zoo.attention_patches.cross_attention import install_cross_attention
-from guidance_zoo.core.pladis import (entmax15, entmax_bisect, joint_pladis_attention, pladis_attention,
-                                      sparse_weights, sparsemax)
+from guidance_zoo.core.entmax import entmax15, entmax_bisect, sparse_weights, sparsemax
+from guidance_zoo.core.pladis import joint_pladis_attention, pladis_attention
 from guidance_zoo.nodes.common import NodeInputError
 from guidance_zoo.nodes.pag import PAG
 from guidance_zoo.nodes.pladis import PLADIS
