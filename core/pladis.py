@@ -40,7 +40,8 @@ def pladis_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: f
     """PLADIS (arXiv 2503.07677): (lam * entmax_alpha(S) + (1 - lam) * softmax(S)) V with S = q k^T * scale, in fp32,
     query rows in chunks. residual_only gives lam * (entmax_alpha(S) - softmax(S)) V, the change to plain attention."""
     k_scaled, v32, work = k.float() * scale, v.float(), Workspace()
-    out = torch.empty(q.shape[:-1] + (v.shape[-1],), dtype=v.dtype, device=v.device)
+    b, h, n = q.shape[:3]  # out's memory is (B, N, H, D), so going back to ComfyUI's (B, N, H*D) is a view
+    out = torch.empty((b, n, h, v.shape[-1]), dtype=v.dtype, device=v.device).transpose(1, 2)
     step = _row_chunk(q, k.shape[2], chunk)
     for start in range(0, q.shape[2], step):
         rows = slice(start, start + step)
@@ -93,7 +94,7 @@ def joint_pladis_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sc
     change alone). Plain attention is one fused SDPA call; the change is computed in fp32 on the image rows x text
     keys block, rows in chunks."""
     plain, row_stat, is_lse = _plain_attention(q, k, v, scale, text, mask)
-    out = torch.zeros_like(plain) if residual_only else plain.contiguous()
+    out = torch.zeros_like(plain) if residual_only else plain  # in the flash kernel's layout: no copy either way
     if text.start >= text.stop:
         return out
     k_text, v_text, work = k[:, :, text].float() * scale, v[:, :, text].float(), Workspace()
