@@ -54,10 +54,14 @@ def main(argv=None) -> int:
                         help="also save the EMA weights every N steps, as <out>.step<N>.safetensors")
     parser.add_argument("--shift", type=float, default=2.0, help="augmentation: random shift up to N pixels")
     parser.add_argument("--degrees", type=float, default=8.0, help="augmentation: random rotation up to N degrees")
+    parser.add_argument("--flush-denormal", action="store_true",
+                        help="treat denormal floats as 0 (about 20%% faster steps on an AVX2 CPU, same loss to 4 "
+                             "digits over the first steps; the shipped weights were made without it)")
     parser.add_argument("--out", default=dm.weights_path())
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(args.flush_denormal)
     torch.manual_seed(args.seed)
     images, labels = dm.load_digits()
     pixels_all = dm.images_to_pixels(images)
@@ -101,7 +105,7 @@ def main(argv=None) -> int:
         f"rotation {args.degrees} deg) in "
         f"[-{dm.RANGE}, {dm.RANGE}]; steps {args.steps} batch {args.batch} lr {args.lr} ema {args.ema} "
         f"p_null {args.p_null} seed {args.seed} threads {args.threads} high_sigma_weight {args.high_sigma_weight} "
-        f"warmup {args.warmup} init {args.init}")
+        f"warmup {args.warmup} init {args.init}" + (" flush_denormal" if args.flush_denormal else ""))
     def save(step, path):
         state = {k: v.contiguous() for k, v in ema.items()}
         state[dm.CONTEXT_KEY] = ema_ctx.contiguous()
