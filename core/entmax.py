@@ -130,9 +130,9 @@ def rule_root(scores: torch.Tensor, alpha: float, work: Workspace | None = None,
               shift: torch.Tensor | None = None) -> tuple[torch.Tensor, bool]:
     """alpha-entmax of the fp32 rows `scores` as (x, squared): the weights are x * x / 4 when squared (alpha 1.5),
     else x. The rows are shifted in place by `shift` (default: their maximum, which keeps the fp32 rules as exact as
-    the sorted ones; the rules and softmax do not change). Alpha 1.5 and 2 by Newton steps on
-    the threshold, the rows those leave unsettled (and any not finite) by the sorted rule; other alphas by bisection.
-    With a workspace, x lives in it (valid until its next use)."""
+    the sorted ones; the rules and softmax do not change). Alpha 1.5 and 2 by Newton steps on the threshold, the rows
+    those leave unsettled (and any not finite) by the sorted rule; other alphas by bisection. With a workspace, x
+    lives in it (valid until its next use)."""
     peak = scores.amax(-1, keepdim=True).clamp_min_(torch.finfo(scores.dtype).min)
     scores.sub_(peak if shift is None else shift)
     if alpha not in NEWTON_STEPS:

@@ -216,14 +216,15 @@ def sheet_tiles(pixels: torch.Tensor, labels: np.ndarray, per_row: int = 2) -> n
     return (dm.pixels_to_unit(pixels[idx]).numpy() * 255).round().astype(np.uint8)
 
 
-def sheet(rows, path: str, per_row: int = 2, cell: int = 3):
-    """One row per setting (label, sheet_tiles): for each digit 0-9, the first `per_row` samples of seed group 0."""
+def sheet(rows, path: str, cell: int = 3):
+    """One row per setting (label, sheet_tiles): for each digit 0-9, its first samples of seed group 0."""
     from PIL import Image, ImageDraw, ImageFont
     try:
         font = ImageFont.load_default(size=13)
     except TypeError:
         font = ImageFont.load_default()
     px = dm.IMAGE_SIZE * cell
+    per_row = len(rows[0][1]) // 10 if rows else 1  # the tiles per digit, as sheet_tiles took them
     label_w, pad = 230, 4
     w = label_w + 10 * (per_row * (px + 1) + pad)
     h = 24 + len(rows) * (px + pad)
