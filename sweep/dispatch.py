@@ -72,7 +72,7 @@ class Dispatcher:
                     break
                 job.attempts += 1
                 try:
-                    prompt_id = remote.client.queue_prompt(job.prompt)
+                    remote.submit(job)
                 except PromptRejected as error:
                     if error.status >= 500:
                         self._lost(remote, f"POST /prompt: {error}", [job])
@@ -82,7 +82,6 @@ class Dispatcher:
                 except (ServerError, OSError) as error:
                     self._lost(remote, f"POST /prompt: {error}", [job])
                     break
-                remote.inflight[prompt_id] = Running(job, time.time())
 
     def _drain(self, wait: float) -> None:
         """Handle every event that arrives within `wait` seconds."""

@@ -1,7 +1,9 @@
 """One ComfyUI server in a sweep: its HTTP client, the prompts it has in flight, and a thread that turns its
 websocket events into (server, kind, data) tuples on the sweep's event queue."""
+import contextlib
 import json
 import queue
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -10,6 +12,22 @@ from .comfy_server import ComfyServer
 from .websocket import WebSocket, WebSocketError
 
 DONE_EVENTS = ("execution_success", "execution_error", "execution_interrupted")
+
+
+@contextlib.contextmanager
+def sigint_deferred():
+    """Ctrl-C held back until the block has run (main thread only), then handled as it would have been."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)
 
 
 @dataclass
@@ -43,6 +61,13 @@ class Remote:
         self.reason = ""
         self.done = 0
         self.ws: WebSocket | None = None
+
+    def submit(self, job: "Job") -> str:
+        """Queue a job's prompt and hold it in flight; a Ctrl-C waits for both, so cancel() knows each one queued."""
+        with sigint_deferred():
+            prompt_id = self.client.queue_prompt(job.prompt)
+            self.inflight[prompt_id] = Running(job, time.time())
+        return prompt_id
 
     def connect(self, timeout: float = 10.0) -> str:
         """Open the event stream and start reading it; '' or why there is none (then only polling sees results)."""

@@ -17,6 +17,8 @@ import runtime_paths
 import workflow_format as wf
 from comfy_server import ComfyServer
 
+from guidance_zoo.sweep.remote import sigint_deferred
+
 REPO = runtime_paths.REPO
 SWEEP = os.path.join(REPO, "scripts", "sweep.py")
 DIGITS = os.path.join(REPO, "workflows", "digits_baseline.json")
@@ -242,3 +244,15 @@ def test_killed_server_cells_finish_on_the_other(servers, tmp_path):
     moved = [r for r in rows if victim.url in r["tried"]]
     assert moved and all(r["server"] == survivor.url for r in moved), rows
     assert f"server {victim.url} dropped" in stderr
+
+
+def test_a_ctrl_c_while_a_prompt_is_queued_waits_for_its_registration():
+    """Remote.submit holds Ctrl-C back until the prompt id is in flight (else cancel() could not take it back)."""
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with sigint_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            reached.append("after the signal")
+    assert reached == ["after the signal"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
