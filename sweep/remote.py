@@ -17,8 +17,8 @@ DONE_EVENTS = ("execution_success", "execution_error", "execution_interrupted")
 @contextlib.contextmanager
 def sigint_deferred():
     """Ctrl-C held back until the block has run (main thread only), then handled as it would have been."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        yield  # signals reach the main thread only; a handler set outside Python could not be put back
         return
     caught = []
     previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
